@@ -1,0 +1,22 @@
+"""cnndemo: classic CNNs (VGG, GoogLeNet, ResNet and two course nets) on MNIST and Fashion-MNIST.
+
+Public API::
+
+    from cnndemo import list_pretrained, load_pretrained
+    model, meta = load_pretrained("resnet18", "fashion_mnist")
+"""
+
+from cnndemo.compat import ensure_torchvision
+
+ensure_torchvision()  # must run before anything imports torchvision
+
+__all__ = ["list_pretrained", "load_pretrained"]
+
+
+def __getattr__(name: str):
+    """Import the checkpoint API on first use, so ``import cnndemo.models`` stays light."""
+    if name in __all__:
+        from cnndemo import checkpoints
+
+        return getattr(checkpoints, name)
+    raise AttributeError(f"module 'cnndemo' has no attribute {name!r}")
