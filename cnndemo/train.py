@@ -59,7 +59,8 @@ DEFAULT_RECIPES: dict[tuple[str, str], Recipe] = {
     ("resnet18", "mnist"): Recipe(lr=0.1, epochs=6),
     ("resnet18", "fashion_mnist"): Recipe(lr=0.1, epochs=14, label_smoothing=0.1),
     ("inception_net", "mnist"): Recipe(optimizer="adam", lr=3e-3, weight_decay=1e-4, epochs=10),
-    ("inception_net", "fashion_mnist"): Recipe(optimizer="adam", lr=3e-3, weight_decay=1e-4, epochs=25),
+    ("inception_net", "fashion_mnist"): Recipe(optimizer="adam", lr=3e-3, weight_decay=1e-4, epochs=40,
+                                              label_smoothing=0.1),
     ("residual_net", "mnist"): Recipe(optimizer="adam", lr=3e-3, weight_decay=1e-4, epochs=10),
     ("residual_net", "fashion_mnist"): Recipe(optimizer="adam", lr=3e-3, weight_decay=1e-4, epochs=25),
 }
