@@ -32,7 +32,18 @@ TABS: dict[str, tuple[str, list[tuple[str, str]], str]] = {
     "googlenet": ("GoogLeNet", [(ARCH_TITLES["googlenet"], "googlenet"), (ARCH_TITLES["inception_net"], "inception_net")], "inception"),
     "resnet": ("ResNet", [(ARCH_TITLES["resnet18"], "resnet18"), (ARCH_TITLES["residual_net"], "residual_net")], "residual"),
 }
-BLANK_HINT = "✏️ Draw a digit on the canvas, upload a picture, or click an example below."
+BLANK_HINT = "Draw a digit on the canvas, upload a picture, or click an example below."
+# Page-load script: make the brush the active canvas tool, so drawing works at once.
+SELECT_BRUSH_JS = """
+() => {
+  let tries = 0;
+  const timer = setInterval(() => {
+    const brush = document.querySelector('#canvas button[aria-label="Brush"]');
+    if (brush) { brush.click(); }
+    if (brush || ++tries > 100) clearInterval(timer);
+  }, 100);
+}
+"""
 
 CSS = """
 #hero {background: linear-gradient(120deg, #312e81 0%, #4f46e5 55%, #0ea5e9 100%); color: white;
@@ -114,7 +125,7 @@ def show_input(canvas: Any, upload: Any, source: str, dataset: str) -> tuple[Any
         if source == "upload":
             gr.Warning(str(exc))
         return None, f"⚠️ {exc}" if source == "upload" or "blank" not in str(exc) else BLANK_HINT
-    notes = "; ".join(prepared.notes)
+    notes = "; ".join(n for n in prepared.notes if source == "upload" or "background" not in n)
     text = f"28 x 28, framed the {'MNIST' if dataset == 'mnist' else 'Fashion-MNIST'} way"
     return input_image(prepared.tensor), text + (f" ({notes})" if notes else "") + "."
 
@@ -240,10 +251,10 @@ def api_residual_blocks(zoo: ModelZoo):
 def _header(zoo: ModelZoo) -> str:
     missing = f" · {len(zoo.missing)} checkpoints missing" if zoo.missing else ""
     return (
-        "<div id='hero'><h1>🔍 cnndemo: look inside a CNN</h1>"
+        "<div id='hero'><h1>cnndemo: look inside a CNN</h1>"
         "<p>Draw a digit or upload a picture of clothing, then watch VGG, GoogLeNet and ResNet classify it: "
         "what each network sees, its feature maps, its Inception branches and residual blocks.</p>"
-        f"<span class='badge'>⚙️ running on {zoo.device_label}{missing}</span></div>"
+        f"<span class='badge'>running on {zoo.device_label}{missing}</span></div>"
     )
 
 
@@ -255,8 +266,9 @@ def _build_network_tab(zoo: ModelZoo, tab: str, inputs: dict, active: gr.State, 
                         info="The course model is the small network of seed 002 (Liu Er's PyTorch course).")
         note = gr.Markdown(views.model_note(zoo, choices[0][1], "mnist"), elem_classes="model-note")
         with gr.Row(equal_height=False):
-            label = gr.Label(num_top_classes=5, label="Prediction (top 5)", scale=2, elem_id=f"label-{tab}")
-            explain_md = gr.Markdown(views.explanation(zoo, choices[0][1]), elem_classes="explain", container=True)
+            label = gr.Label(num_top_classes=5, label="Prediction (top 5)", scale=1, elem_id=f"label-{tab}")
+            explain_md = gr.Markdown(views.explanation(zoo, choices[0][1]), elem_classes="explain", container=True,
+                                     scale=1)
         layers = views.layer_choices(zoo, choices[0][1])
         modules = views.module_choices(zoo, choices[0][1])
         with gr.Accordion("Feature maps", open=True):
@@ -345,13 +357,13 @@ def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
             with gr.Column(scale=4, min_width=340, elem_id="input-panel"):
                 dataset = gr.Radio(DATASET_CHOICES, value="mnist", label="Dataset", elem_id="dataset")
                 with gr.Tabs(selected="draw") as input_tabs:
-                    with gr.Tab("✏️ Draw", id="draw"):
+                    with gr.Tab("Draw", id="draw") as draw_tab:
                         canvas = gr.Sketchpad(
                             type="numpy", image_mode="RGBA", format="png", canvas_size=(336, 336),
                             brush=gr.Brush(default_size=14, colors=["#000000"], color_mode="fixed"),
                             layers=False, transforms=(), label="Draw here (black ink)", elem_id="canvas",
                         )
-                    with gr.Tab("🖼️ Upload", id="upload"):
+                    with gr.Tab("Upload", id="upload"):
                         upload = ImageFile(type="filepath", sources=["upload", "clipboard", "webcam"],
                                           label=f"Any photo or image file (up to {MAX_UPLOAD_BYTES // 2**20} MB)",
                                           elem_id="upload", height=336)
@@ -393,6 +405,7 @@ def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
             for tab_ev in inputs["after_input"]:
                 ev.then(**tab_ev)
         dataset.change(**show)
+        draw_tab.select(None, None, None, js=SELECT_BRUSH_JS, api_visibility="private")
         _build_api(MODELS)
     return demo
 
@@ -407,5 +420,6 @@ def launch_kwargs() -> dict:
                                 font=["ui-sans-serif", "system-ui", "sans-serif"],
                                 font_mono=["ui-monospace", "DejaVu Sans Mono", "monospace"]),
         "css": CSS,
+        "js": SELECT_BRUSH_JS,
         "show_error": False,
     }

@@ -125,7 +125,7 @@ def feature_view(
     fm = inspection.feature_maps(model, prepared.tensor, layer)
     c, h, w = fm.maps.shape
     shown = min(c, max_channels)
-    grid = viz.channel_grid(fm.maps, max_channels=max_channels, cols=8 if w >= 8 else 10)
+    grid = viz.channel_grid(fm.maps, max_channels=max_channels, cols=8, cell=88)
     caption = (
         f"**{fm.layer.label}**: {c} channels of {h}x{w}; showing the {shown} strongest, "
         f"each labelled with its channel index and max activation."
