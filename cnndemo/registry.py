@@ -21,6 +21,10 @@ ARCH_TITLES: dict[str, str] = {
     "residual_net": "Course residual net (seed 002)",
 }
 
+# The same titles as cnndemo.data.DATASET_TITLES, kept here so the app starts without importing
+# torchvision (cnndemo.data imports its datasets, which costs about 2 s of start-up).
+DATASET_TITLES: dict[str, str] = {"mnist": "MNIST digits", "fashion_mnist": "Fashion-MNIST clothing"}
+
 Entry = tuple[nn.Module, dict[str, Any]]
 
 

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
+import torch
 
-from cnndemo import views
-from cnndemo.data import DATASET_TITLES
+from cnndemo import inspection, views, viz
 from cnndemo.preprocess import MAX_UPLOAD_BYTES, InputError, prepare
-from cnndemo.registry import ARCH_TITLES, ModelZoo
+from cnndemo.registry import ARCH_TITLES, DATASET_TITLES, ModelZoo
 from cnndemo.viz import input_image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,6 +88,29 @@ def get_models() -> ModelZoo:
     if _ZOO is None:
         _ZOO = ModelZoo.load()
     return _ZOO
+
+
+def warm_up(zoo: ModelZoo, delay: float = 2.0) -> threading.Thread:
+    """In a daemon thread, after ``delay`` s: import matplotlib, run every model once and build the
+    torchinfo summaries, so the first visitor does not pay for them. Start-up itself does not wait."""
+
+    def work() -> None:
+        time.sleep(delay)
+        try:
+            blank = torch.zeros(1, 1, 28, 28)
+            blank[0, 0, 8:20, 12:16] = 1
+            viz.lut(viz.SEQUENTIAL), viz.lut(viz.DIVERGING)
+            for arch, dataset in zoo.available:
+                inspection.probabilities(zoo.get(arch, dataset)[0], blank)
+            for _title, choices, _kind in TABS.values():
+                for _label, arch in choices:
+                    views.architecture(zoo, arch)
+        except Exception:  # noqa: BLE001 - warming is best effort; real requests report their own errors
+            pass
+
+    thread = threading.Thread(target=work, name="cnndemo-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def example_files(dataset: str, per_class: int = 2) -> list[str]:
@@ -305,7 +330,8 @@ def _build_network_tab(zoo: ModelZoo, tab: str, inputs: dict, active: gr.State, 
                     res_table = gr.Markdown()
             extra = [res_img, res_table]
         with gr.Accordion("Architecture (torchinfo, 1 x 1 x 28 x 28 input)", open=False):
-            arch_code = gr.Code(views.architecture(zoo, choices[0][1]) if tab == "vgg" else "", language=None,
+            # A callable value runs on page load (not at start-up); the summary is cached after the first time.
+            arch_code = gr.Code(functools.partial(views.architecture, zoo, choices[0][1]), language=None,
                                 show_label=False, lines=12, max_lines=40)
 
     refresh = make_tab_refresh(zoo, tab)
@@ -407,6 +433,7 @@ def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
         dataset.change(**show)
         draw_tab.select(None, None, None, js=SELECT_BRUSH_JS, api_visibility="private")
         _build_api(MODELS)
+    warm_up(MODELS)
     return demo
 
 

@@ -23,10 +23,9 @@ from PIL import Image
 from torch import nn
 
 from cnndemo import explain, inspection, viz
-from cnndemo.data import CLASSES, DATASET_TITLES
 from cnndemo.models import visual_layers
 from cnndemo.preprocess import Prepared, prepare
-from cnndemo.registry import ARCH_TITLES, ModelZoo
+from cnndemo.registry import ARCH_TITLES, DATASET_TITLES, ModelZoo
 
 
 @dataclass
@@ -48,8 +47,15 @@ def predict(zoo: ModelZoo, source: Any, arch: str, dataset: str, session_models:
     model, meta, from_session = zoo.resolve(arch, dataset, session_models)
     prepared = prepare(source, dataset)
     probs = inspection.probabilities(model, prepared.tensor)
-    classes = meta.get("classes") or CLASSES[dataset]
+    classes = meta.get("classes") or _dataset_classes(dataset)
     return Prediction(inspection.top_k(probs, classes, 5), prepared, from_session, meta)
+
+
+def _dataset_classes(dataset: str) -> list[str]:
+    """Class names from ``cnndemo.data`` (imported late: it pulls in torchvision, slow at start-up)."""
+    from cnndemo.data import CLASSES
+
+    return CLASSES[dataset]
 
 
 def model_note(zoo: ModelZoo, arch: str, dataset: str, session_models: dict | None = None) -> str:

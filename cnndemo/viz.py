@@ -10,7 +10,6 @@ from functools import lru_cache
 
 import numpy as np
 import torch
-from matplotlib import colormaps
 from PIL import Image, ImageDraw, ImageFont
 
 SEQUENTIAL = "magma"  # for non-negative activations (after ReLU)
@@ -23,6 +22,8 @@ MUTED = (100, 116, 139)
 @lru_cache(maxsize=8)
 def lut(name: str) -> np.ndarray:
     """256 x 3 uint8 colour table of the matplotlib colormap ``name``."""
+    from matplotlib import colormaps  # imported on first use: keeps start-up fast
+
     return (colormaps[name](np.linspace(0, 1, 256))[:, :3] * 255).round().astype(np.uint8)
 
 
