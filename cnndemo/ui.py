@@ -113,13 +113,15 @@ def warm_up(zoo: ModelZoo, delay: float = 2.0) -> threading.Thread:
     return thread
 
 
-def example_files(dataset: str, per_class: int = 2) -> list[str]:
-    """Paths of the committed example PNGs of ``dataset``, ``per_class`` per class, in class order."""
+def example_files(dataset: str, per_class: int = 3) -> list[str]:
+    """Paths of the committed example PNGs of ``dataset``, ``per_class`` per class, round-robin over
+    the classes (so each page of ten examples shows every class once)."""
     files = sorted((EXAMPLES / dataset).glob("*.png"))
     by_class: dict[str, list[str]] = {}
     for f in files:
         by_class.setdefault(f.name.split("_", 1)[0], []).append(str(f))
-    return [p for c in sorted(by_class, key=int) for p in by_class[c][:per_class]]
+    classes = sorted(by_class, key=int)
+    return [by_class[c][k] for k in range(per_class) for c in classes if k < len(by_class[c])]
 
 
 # --------------------------------------------------------------------------- plain handlers
@@ -177,8 +179,10 @@ def make_tab_refresh(zoo: ModelZoo, tab: str):
             grid, caption, _ = views.feature_view(zoo, value, arch, dataset, layer, session_models)
             out = [pred.top, note, grid, caption]
             if kind == "inception":
-                grids, table, _ = views.branches_view(zoo, value, arch, dataset, module, session_models)
-                out += grids + [table]
+                grids, table, view = views.branches_view(zoo, value, arch, dataset, module, session_models)
+                out += [gr.update(value=g, label=f"{b.label} branch · {b.channels} channels · "
+                                                 f"{b.energy_share:.0%} of energy")
+                        for g, b in zip(grids, view.branches)] + [table]
             elif kind == "residual":
                 fig, table, _ = views.residual_view(zoo, value, arch, dataset, session_models)
                 out += [fig, table]
@@ -400,7 +404,7 @@ def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
                     input_note = gr.Markdown(BLANK_HINT, elem_id="input-note")
                 with gr.Accordion("Examples: real test images", open=True):
                     for ds in ("mnist", "fashion_mnist"):
-                        files = example_files(ds, per_class=1)
+                        files = example_files(ds)
                         if files:
                             gr.Examples([[f, ds] for f in files], inputs=[upload, dataset], label=DATASET_TITLES[ds],
                                         examples_per_page=10, visible_columns=[0], api_visibility="private")
