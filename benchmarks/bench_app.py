@@ -134,14 +134,17 @@ def http_round_trips(calls: int) -> None:
         proc.wait(20)
 
 
+CLOCK = time.perf_counter  # --cpu-time switches to time.thread_time (see main)
+
+
 def timed(fn, repeats: int) -> float:
-    """Median seconds of ``fn()`` over ``repeats`` runs (after one warm-up run)."""
+    """Median seconds of ``fn()`` over ``repeats`` runs (after one warm-up run), by ``CLOCK``."""
     fn()
     times = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(CLOCK() - t0)
     return statistics.median(times)
 
 
@@ -202,7 +205,18 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--startups", type=int, default=3)
+    parser.add_argument("--only", choices=["all", "inproc"], default="all",
+                        help="inproc: only the in-process handler and feature-map timings")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time in-process work by CPU time of this thread (time.thread_time), not wall "
+                             "clock: meaningful when other processes starve this one of CPU")
     args = parser.parse_args()
+    global CLOCK
+    if args.cpu_time:
+        CLOCK = time.thread_time
+        torch_threads = 1
+    else:
+        torch_threads = None
     import torch
 
     from cnndemo.device import device_name, pick_device
@@ -212,6 +226,14 @@ def main() -> None:
           f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.")
     if training:
         print("\n**Measured while training ran in the background** (both cores busy; figures are pessimistic).")
+    if torch_threads:
+        torch.set_num_threads(torch_threads)
+    if args.cpu_time:
+        print("\nIn-process figures are **CPU time of the calling thread** (torch limited to 1 thread), "
+              "not wall-clock time.")
+    if args.only == "inproc":
+        in_process(args.repeats)
+        return
     times = startup(args.startups)
     print(f"\n### Start-up\n\n`python app.py` to a served page: {', '.join(f'{t:.1f}' for t in times)} s "
           f"(median {statistics.median(times):.1f} s).")

@@ -44,7 +44,8 @@ def free_port() -> int:
 class RunningApp:
     """``python app.py`` in a subprocess on a free port; ``url``, ``startup_seconds``."""
 
-    def __init__(self, timeout: float = 900):
+    def __init__(self, timeout: float | None = None):
+        timeout = timeout or float(os.environ.get("CNNDEMO_TEST_APP_TIMEOUT", "900"))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         env = {**os.environ, "GRADIO_SERVER_PORT": str(self.port), "GRADIO_SERVER_NAME": "127.0.0.1",
