@@ -180,8 +180,7 @@ def make_tab_refresh(zoo: ModelZoo, tab: str):
             out = [pred.top, note, grid, caption]
             if kind == "inception":
                 grids, table, view = views.branches_view(zoo, value, arch, dataset, module, session_models)
-                out += [gr.update(value=g, label=f"{b.label} branch · {b.channels} channels · "
-                                                 f"{b.energy_share:.0%} of energy")
+                out += [gr.update(value=g, label=f"{b.label} · {b.channels} ch · {b.energy_share:.0%}")
                         for g, b in zip(grids, view.branches)] + [table]
             elif kind == "residual":
                 fig, table, _ = views.residual_view(zoo, value, arch, dataset, session_models)

@@ -149,7 +149,7 @@ def branches_view(
         raise LookupError(f"{ARCH_TITLES.get(arch, arch)} has no Inception modules.")
     module = module if module in modules else modules[0]
     view = inspection.inception_branches(model, prepare(source, dataset).tensor, module)
-    grids = [viz.channel_grid(b.maps, max_channels=32, cols=4, cell=44, title=f"{b.label}: {b.channels} ch")
+    grids = [viz.channel_grid(b.maps, max_channels=32, cols=4, cell=56, title=f"{b.label}: {b.channels} ch")
              for b in view.branches]
     rows = "\n".join(f"| {b.label} | {b.channels} | {b.energy_share:.0%} |" for b in view.branches)
     total = " + ".join(str(b.channels) for b in view.branches)

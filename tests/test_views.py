@@ -145,7 +145,7 @@ def test_tab_refresh_fills_every_output(random_zoo, tab, arch, extra):
     if tab == "googlenet":  # branch images come with their branch's name and channel count as the label
         labels = [o["label"] for o in out[4:8]]
         assert all(isinstance(o["value"], Image.Image) for o in out[4:8])
-        assert labels[0].startswith("1x1 branch · 16 channels")
+        assert labels[0].startswith("1x1 · 16 ch · ")
     hidden = refresh(canvas(), None, "canvas", "mnist", arch, None, None, {}, "other-tab")
     assert all(isinstance(o, type(gr.skip())) for o in hidden)
     blank = refresh(None, None, "canvas", "mnist", arch, None, None, {}, tab)
