@@ -1,0 +1,104 @@
+"""The pretrained models the app serves, loaded once at start-up (no gradio here)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from cnndemo.checkpoints import DATASET_NAMES, checkpoint_path, list_pretrained, load_pretrained
+from cnndemo.device import device_name, pick_device
+from cnndemo.models import ARCHS
+
+ARCH_TITLES: dict[str, str] = {
+    "vgg11": "VGG-11",
+    "googlenet": "GoogLeNet (Inception v1)",
+    "resnet18": "ResNet-18",
+    "inception_net": "Course Inception net (seed 002)",
+    "residual_net": "Course residual net (seed 002)",
+}
+
+# The same titles as cnndemo.data.DATASET_TITLES, kept here so the app starts without importing
+# torchvision (cnndemo.data imports its datasets, which costs about 2 s of start-up).
+DATASET_TITLES: dict[str, str] = {"mnist": "MNIST digits", "fashion_mnist": "Fashion-MNIST clothing"}
+
+Entry = tuple[nn.Module, dict[str, Any]]
+
+
+class MissingModel(LookupError):
+    """No checkpoint for an (arch, dataset) pair; ``str(error)`` says how to train it."""
+
+
+@dataclass
+class ModelZoo:
+    """Every pretrained model found by ``list_pretrained()``, loaded onto one device.
+
+    Interface used by the app and the fine-tuning tab:
+
+    * ``get(arch, dataset) -> (model, meta)``: the pretrained model (eval mode, on ``device``)
+      and its checkpoint metadata; raises :class:`MissingModel` (a ``LookupError``) with a
+      readable message when the checkpoint is missing.
+    * ``has(arch, dataset) -> bool``; ``available``: the loaded (arch, dataset) pairs, zoo order;
+      ``missing``: the pairs without a checkpoint.
+    * ``resolve(arch, dataset, session_models) -> (model, meta, from_session)``: the browser
+      session's fine-tuned model for ``"arch/dataset"`` when there is one, else the pretrained.
+    * ``device`` (``torch.device``), ``device_label`` (e.g. ``"CPU: AMD EPYC ... (2 threads)"``),
+      ``load_seconds``.
+    """
+
+    device: torch.device
+    entries: dict[tuple[str, str], Entry] = field(default_factory=dict)
+    errors: dict[tuple[str, str], str] = field(default_factory=dict)
+    load_seconds: float = 0.0
+
+    @classmethod
+    def load(cls, device: str | torch.device | None = None) -> "ModelZoo":
+        """Load every checkpoint in ``checkpoint_dir()`` onto ``device`` (default: the best one)."""
+        t0 = time.perf_counter()
+        zoo = cls(pick_device(device))
+        for arch, dataset in list_pretrained():
+            try:
+                zoo.entries[(arch, dataset)] = load_pretrained(arch, dataset, zoo.device)
+            except Exception as exc:  # noqa: BLE001 - a broken file must not stop the app
+                zoo.errors[(arch, dataset)] = f"{type(exc).__name__}: {exc}"
+        zoo.load_seconds = time.perf_counter() - t0
+        return zoo
+
+    @property
+    def device_label(self) -> str:
+        return device_name(self.device)
+
+    @property
+    def available(self) -> list[tuple[str, str]]:
+        return list(self.entries)
+
+    @property
+    def missing(self) -> list[tuple[str, str]]:
+        return [(a, d) for a in ARCHS for d in DATASET_NAMES if (a, d) not in self.entries]
+
+    def has(self, arch: str, dataset: str) -> bool:
+        return (arch, dataset) in self.entries
+
+    def get(self, arch: str, dataset: str) -> Entry:
+        """``(model, meta)`` of the pretrained ``arch`` on ``dataset``."""
+        if (arch, dataset) in self.entries:
+            return self.entries[(arch, dataset)]
+        title = ARCH_TITLES.get(arch, arch)
+        if (arch, dataset) in self.errors:
+            raise MissingModel(f"The {title} checkpoint for {dataset} could not be loaded ({self.errors[(arch, dataset)]}).")
+        raise MissingModel(
+            f"No pretrained {title} for {dataset} yet ({checkpoint_path(arch, dataset).name} is missing). "
+            f"Train it with `python -m cnndemo.train --arch {arch} --dataset {dataset}`."
+        )
+
+    def resolve(self, arch: str, dataset: str, session_models: dict | None = None) -> tuple[nn.Module, dict[str, Any], bool]:
+        """The session's fine-tuned model for ``arch/dataset`` if present, else the pretrained one."""
+        key = f"{arch}/{dataset}"
+        if session_models and key in session_models:
+            model, meta = session_models[key]
+            return model, meta, True
+        model, meta = self.get(arch, dataset)
+        return model, meta, False

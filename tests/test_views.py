@@ -1,0 +1,186 @@
+"""Each tab's plain-Python functions and the UI handlers, without a browser (random-weight models)."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from cnndemo import ui, views
+from cnndemo.data import CLASSES, MEAN_STD
+from cnndemo.models import build_model
+from cnndemo.preprocess import InputError
+from cnndemo.registry import MissingModel, ModelZoo
+
+
+def drawing() -> np.ndarray:
+    """A canvas value like gr.Sketchpad's: RGBA, black ink only in alpha."""
+    im = Image.new("L", (300, 300), 0)
+    ImageDraw.Draw(im).line([(80, 60), (220, 60), (120, 250)], fill=255, width=18)
+    rgba = np.zeros((300, 300, 4), np.uint8)
+    rgba[..., 3] = np.asarray(im)
+    return rgba
+
+
+def canvas() -> dict:
+    rgba = drawing()
+    return {"background": None, "layers": [rgba], "composite": rgba}
+
+
+@pytest.mark.parametrize("arch", ["vgg11", "googlenet", "resnet18", "inception_net", "residual_net"])
+@pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist"])
+def test_predict_gives_top5_of_the_right_classes(random_zoo, arch, dataset):
+    pred = views.predict(random_zoo, canvas(), arch, dataset)
+    assert len(pred.top) == 5 and set(pred.top) <= set(CLASSES[dataset])
+    values = list(pred.top.values())
+    assert values == sorted(values, reverse=True) and 0 < sum(values) <= 1 + 1e-6
+    model = random_zoo.get(arch, dataset)[0]
+    with torch.no_grad():
+        expected = torch.softmax(model(pred.prepared.tensor), 1)[0]
+    assert pred.label == CLASSES[dataset][int(expected.argmax())]
+    assert not pred.from_session
+
+
+def test_session_model_is_used_when_present(random_zoo):
+    torch.manual_seed(123)
+    tuned = build_model("residual_net", *MEAN_STD["mnist"]).eval()
+    with torch.no_grad():
+        tuned.net.fc.bias.copy_(torch.tensor([0, 0, 0, 0, 0, 0, 0, 0, 50.0, 0]))  # always says "8"
+    session = {"residual_net/mnist": (tuned, {"classes": CLASSES["mnist"], "test_accuracy": 0.5})}
+    pred = views.predict(random_zoo, canvas(), "residual_net", "mnist", session)
+    assert pred.from_session and pred.label == "8" and pred.top["8"] > 0.99
+    assert "fine-tuned in this session" in views.model_note(random_zoo, "residual_net", "mnist", session)
+    # other pairs still use the pretrained model
+    assert not views.predict(random_zoo, canvas(), "residual_net", "fashion_mnist", session).from_session
+
+
+def test_missing_checkpoint_is_a_readable_note_not_a_crash(random_zoo):
+    zoo = ModelZoo(torch.device("cpu"), entries={k: v for k, v in random_zoo.entries.items() if k[0] != "vgg11"})
+    with pytest.raises(MissingModel, match="vgg11 --dataset mnist"):
+        views.predict(zoo, canvas(), "vgg11", "mnist")
+    assert views.model_note(zoo, "vgg11", "mnist").startswith("⚠️ No pretrained VGG-11")
+    refresh = ui.make_tab_refresh(zoo, "vgg")
+    out = refresh(canvas(), None, "canvas", "mnist", "vgg11", None, None, {}, "vgg")
+    assert out[0] is None and "No pretrained" in out[1]
+    assert "vgg11/mnist" in views.device_report(zoo)  # listed under missing checkpoints
+
+
+def test_feature_view_every_layer(random_zoo):
+    for label, name in views.layer_choices(random_zoo, "googlenet"):
+        grid, caption, fm = views.feature_view(random_zoo, canvas(), "googlenet", "mnist", name)
+        assert isinstance(grid, Image.Image) and grid.width > 100
+        assert fm.layer.name == name and str(fm.maps.shape[0]) in caption
+        assert "x".join(map(str, fm.maps.shape)) in label
+
+
+def test_feature_view_defaults_to_the_first_layer(random_zoo):
+    _, _, fm = views.feature_view(random_zoo, canvas(), "vgg11", "mnist", "not-a-layer")
+    assert fm.layer.name == views.default_layer(random_zoo, "vgg11")
+
+
+def test_branches_view_tables_add_up(random_zoo):
+    grids, table, view = views.branches_view(random_zoo, canvas(), "inception_net", "mnist", "net.incep1")
+    assert len(grids) == 4 and "16 + 24 + 24 + 24 = **88**" in table
+    grids, table, view = views.branches_view(random_zoo, canvas(), "googlenet", "mnist", None)
+    assert view.module == "net.inception.inception3a" and "16 + 32 + 8 + 8 = **64**" in table
+    assert [c[0] for c in views.module_choices(random_zoo, "googlenet")][:2] == ["3a", "3b"]
+    with pytest.raises(LookupError):
+        views.branches_view(random_zoo, canvas(), "vgg11", "mnist", None)
+
+
+def test_residual_view(random_zoo):
+    fig, table, blocks = views.residual_view(random_zoo, canvas(), "resnet18", "fashion_mnist")
+    assert len(blocks) == 8 and table.count("\n") == 1 + 8 and isinstance(fig, Image.Image)
+    for b in blocks:
+        assert f"{b.ratio:.2f}" in table
+
+
+def test_architecture_is_the_torchinfo_summary(random_zoo):
+    text = views.architecture(random_zoo, "inception_net")
+    assert "Output Shape" in text and "Param #" in text and "Mult-Adds" in text
+    params = sum(p.numel() for p in random_zoo.get("inception_net", "mnist")[0].parameters())
+    assert f"Total params: {params:,}" in text and "Units." not in text
+
+
+def test_explanations_name_the_ideas(random_zoo):
+    assert "two 3x3 convs see 5x5" in views.explanation(random_zoo, "vgg11")
+    assert "1x1" in views.explanation(random_zoo, "googlenet") and "1/10" in views.explanation(random_zoo, "googlenet")
+    assert "16 + 24 + 24 + 24 = 88" in views.explanation(random_zoo, "inception_net")
+    assert "relu(F(x) + x)" in views.explanation(random_zoo, "resnet18")
+    assert "out = relu(x + y)" in views.explanation(random_zoo, "residual_net")
+
+
+def test_device_report(random_zoo):
+    text = views.device_report(random_zoo)
+    assert "CPU" in text and torch.__version__ in text and "Memory usage" in text
+
+
+def test_show_input_handles_blank_and_bad_input(tmp_path):
+    img, note = ui.show_input(None, None, "canvas", "mnist")
+    assert img is None and note == ui.BLANK_HINT
+    img, note = ui.show_input(canvas(), None, "canvas", "mnist")
+    assert img.size == (224, 224) and "MNIST" in note
+    bad = tmp_path / "bad.png"
+    bad.write_text("nope")
+    with pytest.warns(UserWarning):  # gr.Warning outside a request is a python warning
+        img, note = ui.show_input(None, str(bad), "upload", "mnist")
+    assert img is None and "not an image" in note
+
+
+@pytest.mark.parametrize("tab,arch,extra", [("vgg", "vgg11", 0), ("googlenet", "googlenet", 5),
+                                            ("googlenet", "inception_net", 5), ("resnet", "resnet18", 2),
+                                            ("resnet", "residual_net", 2)])
+def test_tab_refresh_fills_every_output(random_zoo, tab, arch, extra):
+    refresh = ui.make_tab_refresh(random_zoo, tab)
+    out = refresh(canvas(), None, "canvas", "mnist", arch, None, None, {}, tab)
+    assert len(out) == 4 + extra == ui.n_outputs(tab)
+    label, note, grid, caption = out[:4]
+    assert len(label) == 5 and isinstance(grid, Image.Image) and caption
+    assert all(o is not None for o in out)
+    if tab == "googlenet":  # branch images come with their branch's name and channel count as the label
+        labels = [o["label"] for o in out[4:8]]
+        assert all(isinstance(o["value"], Image.Image) for o in out[4:8])
+        assert labels[0].startswith("1x1 · 16 ch · ")
+    hidden = refresh(canvas(), None, "canvas", "mnist", arch, None, None, {}, "other-tab")
+    assert all(isinstance(o, type(gr.skip())) for o in hidden)
+    blank = refresh(None, None, "canvas", "mnist", arch, None, None, {}, tab)
+    assert blank[0] is None and blank[2] is None
+
+
+def test_api_handlers(random_zoo, tmp_path):
+    path = tmp_path / "seven.png"
+    Image.fromarray(255 - drawing()[..., 3]).save(path)
+    top = ui.api_classify(random_zoo)(str(path), "vgg11", "mnist")
+    assert len(top) == 5
+    grid, info = ui.api_feature_maps(random_zoo)(str(path), "resnet18", "mnist", "net.layer1.0")
+    assert info["layer"] == "net.layer1.0" and len(info["channels"]) == 16
+    gallery, info = ui.api_inception_branches(random_zoo)(str(path), "googlenet", "fashion_mnist", "")
+    assert len(gallery) == 4 and sum(b["channels"] for b in info["branches"]) == info["out_channels"]
+    with pytest.raises(gr.Error, match="blank"):
+        blank = tmp_path / "blank.png"
+        Image.new("L", (50, 50), 255).save(blank)
+        ui.api_classify(random_zoo)(str(blank), "vgg11", "mnist")
+
+
+def test_build_demo_contract(random_zoo, monkeypatch):
+    calls = {}
+
+    def build_finetune_tab(session_models, models):
+        calls["session_models"], calls["models"] = session_models, models
+
+    monkeypatch.setitem(sys.modules, "cnndemo.ui_finetune", types.SimpleNamespace(build_finetune_tab=build_finetune_tab))
+    demo = ui.build_demo(random_zoo)
+    assert isinstance(demo, gr.Blocks)
+    assert isinstance(calls["session_models"], gr.State) and calls["session_models"].value == {}
+    assert calls["models"] is random_zoo and calls["models"].get("vgg11", "mnist")[0] is not None
+    names = {d.api_name for d in demo.fns.values() if d.api_visibility == "public"}
+    assert {"classify", "feature_maps", "inception_branches"} <= names
+    monkeypatch.delenv("GRADIO_SERVER_NAME", raising=False)
+    monkeypatch.delenv("GRADIO_SERVER_PORT", raising=False)
+    kwargs = ui.launch_kwargs()
+    assert kwargs["server_name"] == "127.0.0.1" and kwargs["server_port"] == 7860 and kwargs["max_file_size"]
