@@ -91,7 +91,7 @@ def confusion_figure(before: np.ndarray, after: np.ndarray, classes: list[str],
     return fig
 
 
-def feature_grid(maps: np.ndarray, cols: int = 8, cell: int = 56, gap: int = 2, cmap: str = "viridis") -> np.ndarray:
+def feature_grid(maps: np.ndarray, cols: int = 4, cell: int = 56, gap: int = 2, cmap: str = "viridis") -> np.ndarray:
     """Channels C x H x W as one RGB uint8 grid: each map min-max scaled, coloured, upscaled nearest-neighbour."""
     c, h, w = maps.shape
     rows = -(-c // cols)

@@ -95,12 +95,12 @@ class TabView:
     def update(self, ev: dict) -> tuple | None:
         kind = ev["type"]
         if kind == "waiting":
-            return self._out(status=f"⏳ {ev['message']}", metrics={"phase": "waiting", "ahead": ev["ahead"]},
+            return self._out(status=ev["message"], metrics={"phase": "waiting", "ahead": ev["ahead"]},
                              progress=progress_html(0, ev["message"]))
         if kind == "status":
             return self._out(status=ev["message"], metrics={"phase": "preparing", "message": ev["message"]})
         if kind == "error":
-            return self._out(status=f"⚠️ {ev['message']}", metrics={"phase": "error", "message": ev["message"]},
+            return self._out(status=f"**Could not fine-tune:** {ev['message']}", metrics={"phase": "error", "message": ev["message"]},
                              progress=progress_html(0, "not running"))
         if kind == "start":
             return self._start(ev)
@@ -165,7 +165,7 @@ class TabView:
                      "Press **Use in the other tabs** to classify and inspect with this model (this browser session only), "
                      "or download the checkpoint (load it with `cnndemo.checkpoints.load_checkpoint`).")
         verb = "Stopped" if o.stopped else "Done"
-        status = f"✅ {verb}: {ARCH_LABELS[o.spec.arch]} on {DATASET_TITLES[o.spec.dataset]}, {100 * o.acc_after:.2f}% held-out."
+        status = f"**{verb}:** {ARCH_LABELS[o.spec.arch]} on {DATASET_TITLES[o.spec.dataset]}, {100 * o.acc_after:.2f}% held-out."
         metrics = {"phase": "done", "acc_before": o.acc_before, "acc_after": o.acc_after, "test_accuracy": test,
                    "epochs_done": o.epochs_done, "stopped": o.stopped, "seconds": round(o.seconds, 2),
                    "images_per_sec": round(o.images_per_sec, 1), "confusion_before": o.confusion_before.tolist(),
@@ -199,8 +199,9 @@ def build_finetune_tab(session_models: gr.State, models: Any) -> None:
                 arch = gr.Dropdown([(ARCH_LABELS[a], a) for a in ARCHS], value=d.arch, label="Network")
                 dataset = gr.Radio([(DATASET_TITLES[k], k) for k in CLASSES], value=d.dataset, label="Dataset")
                 start = gr.Radio([(START_LABELS[s], s) for s in STARTS], value=d.start, label="Start from")
-                epochs = gr.Slider(*EPOCHS_RANGE, value=d.epochs, step=1, label="Epochs")
-                subset = gr.Slider(*SUBSET_RANGE, value=d.subset, step=1000, label="Training images (subset size)")
+                epochs = gr.Slider(*EPOCHS_RANGE, value=d.epochs, step=1, label="Epochs", elem_id="finetune-epochs")
+                subset = gr.Slider(*SUBSET_RANGE, value=d.subset, step=1000, label="Training images (subset size)",
+                                   elem_id="finetune-subset")
                 with gr.Row():
                     optimizer = gr.Radio([("SGD + momentum", "sgd"), ("Adam", "adam")], value=d.optimizer,
                                          label="Optimizer")
@@ -215,14 +216,14 @@ def build_finetune_tab(session_models: gr.State, models: Any) -> None:
             with gr.Column(scale=2):
                 status = gr.Markdown("Choose the settings and press **Start**.", elem_id="finetune-status")
                 progress = gr.HTML(progress_html(0, "not started"), elem_id="finetune-progress")
-                curves = gr.Plot(label="Loss and accuracy", format="png", elem_id="finetune-curves")
+                curves = gr.Plot(label="Loss and accuracy", show_label=False, format="png", elem_id="finetune-curves")
                 with gr.Row():
                     accuracies = gr.Markdown(elem_id="finetune-accuracies")
                     features = gr.Gallery(label="Feature maps of one held-out image (first conv layer), per epoch",
-                                          columns=3, height=300, format="png", object_fit="contain",
+                                          columns=3, height=420, format="png", object_fit="contain",
                                           elem_id="finetune-features")
                 comparison = gr.Markdown(elem_id="finetune-comparison")
-                confusion = gr.Plot(label="Confusion matrices (held-out): before and after", format="png",
+                confusion = gr.Plot(label="Confusion matrices (held-out): before and after", show_label=False, format="png",
                                     elem_id="finetune-confusion")
                 with gr.Row():
                     use_btn = gr.Button("Use in the other tabs", elem_id="finetune-use")
@@ -244,7 +245,7 @@ def build_finetune_tab(session_models: gr.State, models: Any) -> None:
         def stop(request: gr.Request) -> str:
             """Stop this session's fine-tune after the current step (the last completed epoch is kept)."""
             if REGISTRY.request_stop(_session(request)):
-                return "⏹ Stopping… (the weights of the last completed epoch are kept)"
+                return "Stopping… (the weights of the last completed epoch are kept)"
             return "Nothing is training in this session."
 
         def use(store: dict | None, request: gr.Request) -> tuple[dict, str]:

@@ -56,6 +56,15 @@ class StubModels:
         return model, meta
 
 
+def free_port() -> int:
+    """A TCP port nothing listens on now (tests must not collide with a running app on 7860)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def build_standalone(models: StubModels | None = None):
     """``(demo, session_models, models)``: a Blocks with only the Fine-tune tab."""
     import gradio as gr
@@ -67,7 +76,19 @@ def build_standalone(models: StubModels | None = None):
         session_models = gr.State({})
         with gr.Tabs():
             build_finetune_tab(session_models, models)
+        # A stand-in for the app's /classify: a forward pass of a pretrained model (tests check it stays served).
+        classify_out = gr.Textbox(visible=False)
+        gr.Button("classify (stand-in)", visible=False).click(
+            lambda store: classify_stub(models, store), session_models, classify_out, api_name="classify_stub")
     return demo, session_models, models
+
+
+def classify_stub(models: StubModels, store: dict | None) -> str:
+    """Classify one fixed image with this session's model for residual_net/mnist (fine-tuned if published)."""
+    model, meta = (store or {}).get("residual_net/mnist") or models.get("residual_net", "mnist")
+    with torch.no_grad():
+        pred = model(torch.zeros(1, 1, 28, 28).to(next(model.parameters()).device)).argmax(1).item()
+    return f"{pred} ({'fine-tuned' if 'finetune' in meta else 'pretrained'})"
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from cnndemo.finetune import cached_splits
 from cnndemo.train import evaluate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from finetune_standalone import StubModels, build_standalone  # noqa: E402
+from finetune_standalone import StubModels, build_standalone, free_port  # noqa: E402
 
 gradio_client = pytest.importorskip("gradio_client")
 pytestmark = pytest.mark.skipif(not (raw_folder("mnist") / "train-images-idx3-ubyte").is_file(),
@@ -32,7 +32,7 @@ def server():
     torch.set_num_threads(1)
     demo, session_models, models = build_standalone(StubModels())
     demo.queue()
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
     yield url, models
     demo.close()
     torch.set_num_threads(old)
@@ -71,10 +71,19 @@ def test_stop_over_http_and_sessions_are_separate(server):
             break
         time.sleep(0.1)
     assert "Nothing is training" in bob.predict(api_name="/finetune_stop")  # bob cannot stop alice's run
+    for _ in range(3):  # other users' classification keeps being served while alice trains
+        t = time.perf_counter()
+        assert "pretrained" in bob.predict(api_name="/classify_stub")
+        assert time.perf_counter() - t < 2.0
+    assert outs[-1][METRICS]["phase"] == "training" and job.status().code.name != "FINISHED"
     assert "Stopping" in alice.predict(api_name="/finetune_stop")
     t_stop = time.perf_counter()
     final = job.result()[METRICS]
     assert time.perf_counter() - t_stop < 5.0  # Stop ends the run in a second or two (plus HTTP)
     assert final["phase"] == "done" and final["stopped"] is True and final["epochs_done"] < 10
     assert "now use your fine-tuned" in alice.predict(api_name="/finetune_use")
+    assert "fine-tuned" in alice.predict(api_name="/classify_stub")  # alice's other tabs see her model...
     assert "Nothing fine-tuned yet" in bob.predict(api_name="/finetune_use")
+    assert "pretrained" in bob.predict(api_name="/classify_stub")  # ...bob's do not
+    assert "pretrained models again" in alice.predict(api_name="/finetune_forget")
+    assert "pretrained" in alice.predict(api_name="/classify_stub")
