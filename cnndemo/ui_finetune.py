@@ -236,7 +236,22 @@ def build_finetune_tab(session_models: gr.State, models: Any) -> None:
         def finetune(arch: str, dataset: str, start: str, epochs: float, lr: float, batch_size: float,
                      optimizer: str, subset: float, augment: bool, freeze: bool,
                      request: gr.Request) -> Iterator[tuple]:
-            """Fine-tune ``arch`` on ``dataset`` and stream progress; the last update has the final metrics and checkpoint."""
+            """
+            Fine-tune a network for a few epochs and stream its progress; the last update has the final metrics
+            (JSON, phase "done") and the checkpoint file.
+
+            Args:
+                arch: vgg11, googlenet, resnet18, inception_net or residual_net.
+                dataset: mnist or fashion_mnist.
+                start: pretrained, scratch, or transfer (the other dataset's checkpoint with a fresh head).
+                epochs: 1 to 10.
+                lr: peak learning rate of the one-cycle schedule (1e-5 to 1).
+                batch_size: 16 to 512.
+                optimizer: sgd (Nesterov momentum 0.9) or adam (AdamW).
+                subset: number of training images, 1000 to 55000.
+                augment: random shifts of up to 2 pixels (and flips for fashion_mnist).
+                freeze: train only the last block and the classifier head.
+            """
             spec = FineTuneSpec(arch=arch, dataset=dataset, start=start, epochs=int(epochs), lr=float(lr or 0),
                                 batch_size=int(batch_size), optimizer=optimizer, subset=int(subset),
                                 augment=bool(augment), freeze=bool(freeze))

@@ -350,3 +350,31 @@ def test_without_spaces_the_training_function_is_unwrapped():
     if zerogpu.available():
         pytest.skip("the spaces package is installed here")
     assert ft.train_on_device is ft.train_stream
+
+
+@needs_data
+@pytest.mark.parametrize("arch", ["vgg11", "googlenet", "resnet18", "inception_net", "residual_net"])
+def test_every_network_fine_tunes_with_transfer_and_freeze(arch, tmp_path):
+    """Each of the five networks runs through the tab's path (transfer start, frozen body) and stays loadable."""
+    models = StubModels()
+    source, _ = models.get(arch, "fashion_mnist")
+    before = state_copy(source)
+    spec = FineTuneSpec(arch=arch, dataset="mnist", start="transfer", freeze=True, epochs=1, subset=1000,
+                        batch_size=128, eval_size=100, test_eval=False, lr=0.01)
+    events = drive(run_finetune(spec, arch, models.get, SessionRegistry(), DeviceQueue(), out_dir=tmp_path))
+    assert events[-1]["type"] == "finished", events[-1]
+    outcome = events[-1]["outcome"]
+    start = next(e for e in events if e["type"] == "start")
+    assert start["trainable_params"] < start["params"]
+    trained = outcome.model.state_dict()
+    body = [k for k in before if not any(k.startswith(p) for p in _last_block_prefixes(arch))]
+    assert body and all(torch.equal(before[k], trained[k]) for k in body if "num_batches" not in k)
+    assert same_state(before, source.state_dict())
+    model, meta = load_checkpoint(outcome.checkpoint, "cpu")
+    assert meta["finetune"]["frozen_all_but_last_block"] and same_state(model.state_dict(), trained)
+
+
+def _last_block_prefixes(arch: str) -> tuple[str, ...]:
+    return {"vgg11": ("net.features.block5.", "net.classifier."), "googlenet": ("net.inception.inception5b.", "net.head."),
+            "resnet18": ("net.layer4.", "net.fc."), "inception_net": ("net.incep2.", "net.fc."),
+            "residual_net": ("net.rblock2.", "net.fc.")}[arch]

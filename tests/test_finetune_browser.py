@@ -1,6 +1,6 @@
 """Real browser (Debian's headless Chromium via Playwright): start a short fine-tune and watch the curve grow.
 
-Screenshot: ``$CNNDEMO_ARTIFACTS`` (default ``test-artifacts/``) ``/finetune_tab.png``.
+Screenshot: ``$CNNDEMO_ARTIFACTS`` (default ``artifacts/``) ``/finetune_tab.png``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason="no Chromium: apt-get install -y chromium"),
     pytest.mark.skipif(not (raw_folder("mnist") / "train-images-idx3-ubyte").is_file(), reason="MNIST missing"),
 ]
-ARTIFACTS = Path(os.environ.get("CNNDEMO_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
+ARTIFACTS = Path(os.environ.get("CNNDEMO_ARTIFACTS", Path(__file__).resolve().parent.parent / "artifacts"))
 
 
 @pytest.fixture(scope="module")
