@@ -378,3 +378,22 @@ def _last_block_prefixes(arch: str) -> tuple[str, ...]:
     return {"vgg11": ("net.features.block5.", "net.classifier."), "googlenet": ("net.inception.inception5b.", "net.head."),
             "resnet18": ("net.layer4.", "net.fc."), "inception_net": ("net.incep2.", "net.fc."),
             "residual_net": ("net.rblock2.", "net.fc.")}[arch]
+
+
+@needs_data
+@pytest.mark.parametrize("arch", ["inception_net", "residual_net"])
+def test_real_pretrained_checkpoint_starts_high_and_stays_unchanged(arch, tmp_path):
+    """With the committed checkpoint as the start: 'before' is the checkpoint's own accuracy, and it is not modified."""
+    from cnndemo.checkpoints import checkpoint_path
+
+    if not checkpoint_path(arch, "mnist").is_file():
+        pytest.skip(f"no checkpoint {checkpoint_path(arch, 'mnist')} yet")
+    models = StubModels(use_checkpoints=True)
+    pretrained, meta = models.get(arch, "mnist")
+    before = state_copy(pretrained)
+    spec = FineTuneSpec(arch=arch, start="pretrained", epochs=1, subset=1000, eval_size=500, lr=1e-3, test_eval=False)
+    events = drive(run_finetune(spec, "p", models.get, SessionRegistry(), DeviceQueue(), out_dir=tmp_path))
+    outcome = events[-1]["outcome"]
+    assert outcome.acc_before > 0.95 and abs(outcome.acc_before - meta["val_accuracy"]) < 0.03
+    assert outcome.acc_after > 0.9
+    assert same_state(before, pretrained.state_dict())
