@@ -131,9 +131,12 @@ def background_training() -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5, help="rounds; each round runs every path once")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     parser.add_argument("--no-http", action="store_true")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     spec = FineTuneSpec().validate()
     cached_splits(spec.dataset, spec.subset, spec.seed, spec.eval_size)  # load the data once, outside the timings
     busy = background_training()
@@ -152,31 +155,41 @@ def main() -> None:
         demo.queue()
         _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
         client = Client(url, verbose=False)
-    rows: dict[str, list[float]] = {"bare loop": [], "train_iter": [], "tab, in-process": [], "tab over HTTP": []}
-    walls: dict[str, list[float]] = {"tab, in-process": [], "tab over HTTP": []}
+    paths = ["bare loop", "train_iter", "tab, in-process"] + ([] if client is None else ["tab over HTTP"])
+    ips: dict[str, list[float]] = {p: [] for p in paths}
+    walls: dict[str, list[float]] = {p: [] for p in paths}
+    ratios: dict[str, list[float]] = {p: [] for p in paths}
     bare_loop(replace(spec, epochs=1, subset=1000))  # warm-up
-    for _ in range(args.repeats):
-        rows["bare loop"].append(bare_loop(spec))
-        rows["train_iter"].append(shared_loop(spec))
-        ips, wall = tab_in_process(spec)
-        rows["tab, in-process"].append(ips)
-        walls["tab, in-process"].append(wall)
-        if client is not None:
-            ips, wall, updates = tab_over_http(spec, client)
-            rows["tab over HTTP"].append(ips)
-            walls["tab over HTTP"].append(wall)
+    updates = 0
+    for r in range(args.repeats):
+        order = paths[r % len(paths):] + paths[:r % len(paths)]  # rotate, so no path always runs first
+        for name in order:
+            wall = float("nan")
+            if name == "bare loop":
+                value = bare_loop(spec)
+            elif name == "train_iter":
+                value = shared_loop(spec)
+            elif name == "tab, in-process":
+                value, wall = tab_in_process(spec)
+            else:
+                value, wall, updates = tab_over_http(spec, client)
+            ips[name].append(value)
+            walls[name].append(wall)
+        for name in paths:
+            ratios[name].append(ips[name][-1] / ips["bare loop"][-1])
     if demo is not None:
         demo.close()
 
-    base = statistics.median(rows["bare loop"])
-    print(f"\n| path | images/s (median of {args.repeats}) | vs bare loop | default fine-tune wall time |")
-    print("|---|---|---|---|")
-    for name, values in rows.items():
-        if not values:
-            continue
-        med = statistics.median(values)
-        wall = f"{statistics.median(walls[name]):.1f} s" if name in walls and walls[name] else "-"
-        print(f"| {name} | {med:,.0f} ({', '.join(f'{v:,.0f}' for v in values)}) | {100 * (med / base - 1):+.1f}% | {wall} |")
+    print(f"\n| path | images/s, median of {args.repeats} rounds | ratio to the bare loop of the same round, median "
+          "(min..max) | all runs (images/s) | default fine-tune wall time, median (max) |")
+    print("|---|---|---|---|---|")
+    for name in paths:
+        rs = ratios[name]
+        finite = [w for w in walls[name] if w == w]
+        wall = f"{statistics.median(finite):.1f} s ({max(finite):.1f} s)" if finite else "-"
+        print(f"| {name} | {statistics.median(ips[name]):,.0f} | {100 * (statistics.median(rs) - 1):+.1f}% "
+              f"({100 * (min(rs) - 1):+.0f}%..{100 * (max(rs) - 1):+.0f}%) | "
+              f"{', '.join(f'{v:,.0f}' for v in ips[name])} | {wall} |")
     if client is not None:
         print(f"\nupdates streamed per default fine-tune over HTTP: {updates}")
     print(f"background training present at the end: {background_training()}")
