@@ -174,6 +174,7 @@ def tab_in_process(spec: FineTuneSpec) -> tuple[float, float, float, float]:
             metrics = out[-1]
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     assert metrics["phase"] == "done", metrics
+    LAST_METRICS.update(metrics)
     return metrics["images_per_sec"], spec.subset * metrics["epochs_done"] / meter.training, wall, cpu
 
 
@@ -194,6 +195,9 @@ def tab_over_http(spec: FineTuneSpec, client) -> tuple[float, float, float, floa
     assert metrics["phase"] == "done", metrics
     return (metrics["images_per_sec"], spec.subset * metrics["epochs_done"] / meter.training, wall, cpu,
             len(job.outputs()))
+
+
+LAST_METRICS: dict = {}  # final metrics of the latest in-process tab run
 
 
 def background_training() -> bool:
@@ -277,8 +281,11 @@ def main() -> None:
     for name in paths:
         print(f"| {name} | {statistics.median(cpu_ips[name]):,.0f} | {pct(cpu_ratios[name])} | "
               f"{statistics.median(ips[name]):,.0f} | {pct(ratios[name])} | {secs(cpus[name])} | {secs(walls[name])} |")
+    if LAST_METRICS:
+        print(f"\ndefault fine-tune: held-out accuracy {100 * LAST_METRICS['acc_before']:.1f}% -> "
+              f"{100 * LAST_METRICS['acc_after']:.1f}%, test accuracy {100 * LAST_METRICS['test_accuracy']:.2f}%")
     if client is not None:
-        print(f"\nupdates streamed per default fine-tune over HTTP: {updates}")
+        print(f"updates streamed per default fine-tune over HTTP: {updates}")
     print(f"background training present at the end: {background_training()}")
 
 
