@@ -31,7 +31,8 @@ from cnndemo.models import ARCHS
 # Process-wide: one queue per device, one registry of sessions (fine-tuned models live 1 hour after last use).
 REGISTRY = SessionRegistry(ttl=3600.0)
 QUEUE = DeviceQueue()
-CURVE_INTERVAL_S = 1.5  # redraw the curves at most this often while an epoch runs (and at every epoch end)
+CURVE_INTERVAL_S = 2.0  # redraw the curves at most this often while an epoch runs (and at every epoch end)
+PROGRESS_INTERVAL_S = 0.25  # send progress updates at most 4 times a second (the loop reports more often)
 
 ARCH_LABELS = {
     "vgg11": "VGG-11",
@@ -68,6 +69,7 @@ class TabView:
         self.curves = Curves(epochs=spec.epochs)
         self.curve_interval = curve_interval
         self.last_curve = 0.0
+        self.last_progress = 0.0
         self.gallery: list[tuple[np.ndarray, str]] = []
         self.epoch_accs: list[tuple[int, float]] = []
         self.total_steps = 1
@@ -133,8 +135,12 @@ class TabView:
                          metrics={"phase": "start", "acc_before": ev["acc_before"], "train_size": ev["train_size"],
                                   "val_size": ev["val_size"], "total_steps": ev["total_steps"], "device": ev["device"]})
 
-    def _step(self, ev: dict) -> tuple:
+    def _step(self, ev: dict) -> tuple | None:
         self.curves.add_step(ev["epoch"], ev["step"], ev["steps_per_epoch"], ev["loss"], ev["train_acc"])
+        now = time.monotonic()
+        if now - self.last_progress < PROGRESS_INTERVAL_S and ev["step"] != ev["steps_per_epoch"]:
+            return None  # the point is kept and drawn with the next update
+        self.last_progress = now
         frac = ev["global_step"] / max(ev["total_steps"], 1)
         text = (f"epoch {ev['epoch']}/{self.spec.epochs} · step {ev['step']}/{ev['steps_per_epoch']} · "
                 f"loss {ev['loss']:.3f} · {ev['images_per_sec']:,.0f} images/s · ETA {format_seconds(ev['eta'])}")
