@@ -6,6 +6,7 @@ Public API::
     model, meta = load_pretrained("resnet18", "fashion_mnist")
 """
 
+from cnndemo import zerogpu  # noqa: F401  - first: ZeroGPU needs `import spaces` before torch/CUDA
 from cnndemo.compat import ensure_torchvision
 
 ensure_torchvision()  # must run before anything imports torchvision

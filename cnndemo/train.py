@@ -352,6 +352,38 @@ class ProgressBar:
         print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=self.stream, flush=True)
 
 
+def checkpoint_meta(arch: str, dataset: str, model: nn.Module, recipe: Recipe, result: Result,
+                    test_acc: float | None, test_loss: float | None, device: torch.device,
+                    normalization: tuple[float, float], config: dict, **extra) -> dict:
+    """The self-describing metadata of a checkpoint (shared by the CLI and the fine-tune tab).
+
+    ``extra`` keys are added after the standard ones (e.g. ``finetune`` provenance).
+    """
+    mean, std = normalization
+    return {
+        "arch": arch,
+        "config": config,
+        "dataset": dataset,
+        "classes": CLASSES[dataset],
+        "normalization": {"mean": mean, "std": std},
+        "input": "N x 1 x 28 x 28 float in [0, 1], white on black",
+        "test_accuracy": test_acc,
+        "test_loss": test_loss,
+        "val_accuracy": result.val_acc,
+        "params": count_params(model),
+        "epochs": result.epochs_done,
+        "best_epoch": result.kept_epoch,
+        "recipe": asdict(recipe),
+        "trained_on": device_name(device),
+        "train_seconds": round(result.seconds, 1),
+        "images_per_sec": round(result.images_per_sec, 1),
+        "torch_version": torch.__version__,
+        "date": date.today().isoformat(),
+        "history": result.history,
+        **extra,
+    }
+
+
 def train_checkpoint(arch: str, dataset: str, recipe: Recipe, out: str | Path | None = None,
                      device: str | None = None, verbose: bool = True) -> tuple[Path, dict]:
     """Train ``arch`` on ``dataset`` from scratch, evaluate on the test set and write the checkpoint."""
@@ -367,27 +399,8 @@ def train_checkpoint(arch: str, dataset: str, recipe: Recipe, out: str | Path | 
     result: Result = run(train_iter(model, train, val, recipe, flip=dataset == "fashion_mnist"),
                          ProgressBar() if verbose else None)
     test_acc, test_loss = evaluate(model, load_test(dataset))
-    meta = {
-        "arch": arch,
-        "config": DEMO_CONFIGS[arch],
-        "dataset": dataset,
-        "classes": CLASSES[dataset],
-        "normalization": {"mean": mean, "std": std},
-        "input": "N x 1 x 28 x 28 float in [0, 1], white on black",
-        "test_accuracy": test_acc,
-        "test_loss": test_loss,
-        "val_accuracy": result.val_acc,
-        "params": count_params(model),
-        "epochs": result.epochs_done,
-        "best_epoch": result.kept_epoch,
-        "recipe": asdict(recipe),
-        "trained_on": device_name(dev),
-        "train_seconds": round(result.seconds, 1),
-        "images_per_sec": round(result.images_per_sec, 1),
-        "torch_version": torch.__version__,
-        "date": date.today().isoformat(),
-        "history": result.history,
-    }
+    meta = checkpoint_meta(arch, dataset, model, recipe, result, test_acc, test_loss, dev,
+                           normalization=(mean, std), config=DEMO_CONFIGS[arch])
     path = save_checkpoint(out or checkpoint_path(arch, dataset), model.cpu(), meta)
     if verbose:
         print(f"test accuracy {test_acc:.4f} (best epoch {result.kept_epoch}, held-out {result.val_acc:.4f}); "

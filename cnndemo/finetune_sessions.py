@@ -1,0 +1,247 @@
+"""Who may train when, and whose model is whose: stop flags, the per-device queue, the session registry.
+
+Plain Python (no gradio, no torch). Nothing here is held while a model classifies: the
+locks below guard small dictionaries for microseconds, never a training run.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class StopSignal:
+    """A stop flag that works in this process *and* in a ZeroGPU worker process.
+
+    ``train_iter`` only calls ``is_set()``. Locally the ``threading.Event`` answers; under
+    ZeroGPU the training runs in another process that receives a pickled copy, so ``set()``
+    also creates a small flag file that the copy checks (one ``stat`` per training step).
+    """
+
+    def __init__(self, folder: str | os.PathLike | None = None):
+        self._event = threading.Event()
+        folder = Path(folder or tempfile.gettempdir())
+        self.path = str(folder / f"cnndemo-stop-{uuid.uuid4().hex}")
+
+    def set(self) -> None:
+        """Ask the run to stop (idempotent)."""
+        self._event.set()
+        try:
+            Path(self.path).touch()
+        except OSError:
+            pass
+
+    def is_set(self) -> bool:
+        """Whether :meth:`set` was called here or in the process that created the flag."""
+        return self._event.is_set() or os.path.exists(self.path)
+
+    def cleanup(self) -> None:
+        """Remove the flag file (call when the run is over)."""
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path, "was_set": self.is_set()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._event = threading.Event()
+        self.path = state["path"]
+        if state["was_set"]:
+            self._event.set()
+
+
+class DeviceQueue:
+    """First come, first served: one training at a time per device (``"cpu"``, ``"cuda"``, ...).
+
+    Use::
+
+        ticket = queue.join("cuda")
+        try:
+            for ahead in queue.wait(ticket, stop):   # yields N while N runs are ahead
+                show(f"waiting: {ahead} ahead")
+            ...train...
+        finally:
+            queue.leave(ticket)
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._lines: dict[str, list[int]] = {}
+        self._ids = itertools.count(1)
+        self._device_of: dict[int, str] = {}
+
+    def join(self, device: str) -> int:
+        """Take a ticket at the end of ``device``'s line."""
+        with self._cond:
+            ticket = next(self._ids)
+            self._lines.setdefault(device, []).append(ticket)
+            self._device_of[ticket] = device
+            return ticket
+
+    def ahead(self, ticket: int) -> int:
+        """How many tickets are ahead of this one (0 = its turn)."""
+        with self._cond:
+            device = self._device_of.get(ticket)
+            if device is None:
+                return 0
+            return self._lines[device].index(ticket)
+
+    def wait(self, ticket: int, stop: StopSignal | None = None, poll: float = 0.5) -> Iterator[int]:
+        """Yield the number ahead (whenever it is > 0, at least every ``poll`` s) until it is this ticket's turn.
+
+        Returns early (leaving the line) when ``stop`` is set; check ``stop.is_set()`` afterwards.
+        """
+        while True:
+            n = self.ahead(ticket)
+            if n == 0:
+                return
+            if stop is not None and stop.is_set():
+                self.leave(ticket)
+                return
+            yield n
+            with self._cond:
+                self._cond.wait(timeout=poll)
+
+    def leave(self, ticket: int) -> None:
+        """Give up the turn or the place in line (idempotent); wakes the others."""
+        with self._cond:
+            device = self._device_of.pop(ticket, None)
+            if device is not None:
+                self._lines[device].remove(ticket)
+            self._cond.notify_all()
+
+    def length(self, device: str) -> int:
+        """Runs training or waiting on ``device``."""
+        with self._cond:
+            return len(self._lines.get(device, []))
+
+
+@dataclass
+class SessionEntry:
+    """What one browser session owns."""
+
+    last_seen: float
+    stop: StopSignal | None = None
+    outcome: Any = None  # cnndemo.finetune.Outcome of the latest finished run
+    published: list[tuple[dict, str, Any]] = field(default_factory=list)  # (session_models, key, value) we wrote
+
+
+class SessionRegistry:
+    """Per-session fine-tuned models, freed ``ttl`` seconds after the session was last seen.
+
+    Every access sweeps expired sessions: their outcome (model, checkpoint file) is dropped,
+    and the keys they published into the app's ``session_models`` dicts are removed, so the
+    fine-tuned weights can be garbage-collected even if the browser never comes back.
+    """
+
+    def __init__(self, ttl: float = 3600.0, clock: Callable[[], float] = time.monotonic):
+        self.ttl = ttl
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._sessions: dict[str, SessionEntry] = {}
+
+    def _entry(self, session: str) -> SessionEntry:
+        now = self.clock()
+        entry = self._sessions.get(session)
+        if entry is None:
+            entry = self._sessions[session] = SessionEntry(now)
+        entry.last_seen = now
+        return entry
+
+    def sweep(self) -> list[str]:
+        """Evict sessions not seen for ``ttl`` seconds (unless training); return their ids."""
+        now = self.clock()
+        with self._lock:
+            expired = [s for s, e in self._sessions.items()
+                       if now - e.last_seen > self.ttl and (e.stop is None)]
+            entries = [self._sessions.pop(s) for s in expired]
+        for entry in entries:
+            _release(entry)
+        return expired
+
+    def begin_run(self, session: str) -> StopSignal:
+        """A fresh stop flag for a new run of ``session``; ``RuntimeError`` if the session is already training."""
+        self.sweep()
+        with self._lock:
+            entry = self._entry(session)
+            if entry.stop is not None:
+                raise RuntimeError("A fine-tune is already running in this session: press Stop first.")
+            entry.stop = StopSignal()
+            return entry.stop
+
+    def end_run(self, session: str, stop: StopSignal) -> None:
+        """The run with ``stop`` is over."""
+        stop.cleanup()
+        with self._lock:
+            entry = self._entry(session)
+            if entry.stop is stop:
+                entry.stop = None
+
+    def request_stop(self, session: str) -> bool:
+        """Set the session's stop flag; False when it has no run."""
+        with self._lock:
+            entry = self._sessions.get(session)
+            stop = entry.stop if entry else None
+        if stop is None:
+            return False
+        stop.set()
+        return True
+
+    def set_outcome(self, session: str, outcome: Any) -> None:
+        """Keep ``outcome`` as the session's latest fine-tuned model (the previous one is released)."""
+        with self._lock:
+            entry = self._entry(session)
+            old, entry.outcome = entry.outcome, outcome
+        if old is not None and old is not outcome:
+            _delete_file(getattr(old, "checkpoint", None))
+
+    def outcome(self, session: str) -> Any:
+        """The session's latest outcome, or None."""
+        self.sweep()
+        with self._lock:
+            entry = self._sessions.get(session)
+            if entry is None:
+                return None
+            entry.last_seen = self.clock()
+            return entry.outcome
+
+    def publish(self, session: str, store: dict, key: str, value: Any) -> None:
+        """``store[key] = value`` and remember it, so eviction removes it again."""
+        store[key] = value
+        with self._lock:
+            entry = self._entry(session)
+            entry.published.append((store, key, value))
+
+    def sessions(self) -> list[str]:
+        """Ids of the sessions currently held."""
+        with self._lock:
+            return list(self._sessions)
+
+
+def _delete_file(path: str | os.PathLike | None) -> None:
+    if path:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def _release(entry: SessionEntry) -> None:
+    """Drop everything an evicted session owned."""
+    if entry.outcome is not None:
+        _delete_file(getattr(entry.outcome, "checkpoint", None))
+    for store, key, value in entry.published:
+        if store.get(key) is value:  # still ours (not replaced by a newer value)
+            store.pop(key, None)
+    entry.outcome = None
+    entry.published.clear()

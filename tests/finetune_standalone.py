@@ -1,0 +1,96 @@
+"""A Blocks holding only the Fine-tune tab, with a stand-in for the app's model store.
+
+Used by the fine-tune tests and benchmark, and for development without the full app::
+
+    CNNDEMO_DATA=... python tests/finetune_standalone.py      # http://127.0.0.1:7861
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from cnndemo.data import MEAN_STD  # noqa: E402
+from cnndemo.models import DEMO_CONFIGS, build_model  # noqa: E402
+
+
+class StubModels:
+    """Minimal stand-in for the app's pretrained store: ``get(arch, dataset) -> (model, meta)`` and ``device``.
+
+    Uses the real checkpoint when one exists (``use_checkpoints``), else a randomly initialised model
+    (seeded, so it is the same every time) with checkpoint-like metadata. Models are built once and
+    shared, like the app's store, so tests can check they are never modified.
+    """
+
+    def __init__(self, use_checkpoints: bool = False, device: str = "cpu"):
+        self.device = torch.device(device)
+        self.use_checkpoints = use_checkpoints
+        self._models: dict[tuple[str, str], tuple] = {}
+        self._lock = threading.Lock()
+        self.calls = 0
+
+    def get(self, arch: str, dataset: str):
+        with self._lock:
+            self.calls += 1
+            if (arch, dataset) not in self._models:
+                self._models[(arch, dataset)] = self._load(arch, dataset)
+            return self._models[(arch, dataset)]
+
+    def _load(self, arch: str, dataset: str):
+        if self.use_checkpoints:
+            from cnndemo.checkpoints import checkpoint_path, load_checkpoint
+
+            if checkpoint_path(arch, dataset).is_file():
+                return load_checkpoint(checkpoint_path(arch, dataset), self.device)
+        torch.manual_seed(1234)
+        mean, std = MEAN_STD[dataset]
+        model = build_model(arch, mean, std).to(self.device).eval()
+        meta = {"arch": arch, "dataset": dataset, "config": DEMO_CONFIGS[arch],
+                "normalization": {"mean": mean, "std": std}, "test_accuracy": None, "stand_in": True}
+        return model, meta
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (tests must not collide with a running app on 7860)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def build_standalone(models: StubModels | None = None):
+    """``(demo, session_models, models)``: a Blocks with only the Fine-tune tab."""
+    import gradio as gr
+
+    from cnndemo.ui_finetune import build_finetune_tab
+
+    models = models or StubModels(use_checkpoints=True)
+    with gr.Blocks(title="cnndemo fine-tune (standalone)") as demo:
+        session_models = gr.State({})
+        with gr.Tabs():
+            build_finetune_tab(session_models, models)
+        # A stand-in for the app's /classify: a forward pass of a pretrained model (tests check it stays served).
+        classify_out = gr.Textbox(visible=False)
+        gr.Button("classify (stand-in)", visible=False).click(
+            lambda store: classify_stub(models, store), session_models, classify_out, api_name="classify_stub")
+    return demo, session_models, models
+
+
+def classify_stub(models: StubModels, store: dict | None) -> str:
+    """Classify one fixed image with this session's model for residual_net/mnist (fine-tuned if published)."""
+    model, meta = (store or {}).get("residual_net/mnist") or models.get("residual_net", "mnist")
+    with torch.no_grad():
+        pred = model(torch.zeros(1, 1, 28, 28).to(next(model.parameters()).device)).argmax(1).item()
+    return f"{pred} ({'fine-tuned' if 'finetune' in meta else 'pretrained'})"
+
+
+if __name__ == "__main__":
+    demo, _, _ = build_standalone()
+    demo.launch(server_port=int(os.environ.get("GRADIO_SERVER_PORT", 7861)))

@@ -1,0 +1,93 @@
+"""Real browser (Debian's headless Chromium via Playwright): start a short fine-tune and watch the curve grow.
+
+Screenshot: ``$CNNDEMO_ARTIFACTS`` (default ``artifacts/``) ``/finetune_tab.png``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from cnndemo.data import raw_folder
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from finetune_standalone import StubModels, build_standalone, free_port  # noqa: E402
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM = os.environ.get("CNNDEMO_CHROMIUM", "/usr/bin/chromium")
+pytestmark = [
+    pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason="no Chromium: apt-get install -y chromium"),
+    pytest.mark.skipif(not (raw_folder("mnist") / "train-images-idx3-ubyte").is_file(), reason="MNIST missing"),
+]
+ARTIFACTS = Path(os.environ.get("CNNDEMO_ARTIFACTS", Path(__file__).resolve().parent.parent / "artifacts"))
+
+
+@pytest.fixture(scope="module")
+def url():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    demo, _, _ = build_standalone(StubModels())
+    demo.queue()
+    _, address, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
+    yield address
+    demo.close()
+    torch.set_num_threads(old)
+
+
+def test_browser_starts_finetune_and_sees_curve_grow(url):
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM,
+                                    args=["--headless", "--no-sandbox", "--disable-gpu",
+                                          "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1800})
+        page.goto(url, wait_until="load")
+        page.wait_for_selector("#finetune-start", timeout=60000)
+        page.get_by_role("tab", name="Fine-tune").click()
+        # 3 short epochs on 4,000 images: long enough to see several curve updates
+        set_slider(page, "#finetune-epochs", 3)
+        set_slider(page, "#finetune-subset", 4000)
+        page.locator("#finetune-start").click()
+
+        curve = page.locator("#finetune-curves img")
+        sources: list[str] = []
+        rows: list[int] = []
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if curve.count():
+                src = curve.first.get_attribute("src") or ""
+                if src and (not sources or src != sources[-1]):
+                    sources.append(src)
+            rows.append(page.locator("#finetune-accuracies tr").count())
+            if "Done" in page.locator("#finetune-status").inner_text():
+                break
+            time.sleep(0.2)
+        status = page.locator("#finetune-status").inner_text()
+        assert "Done" in status, status
+        page.wait_for_timeout(500)
+        if curve.count() and curve.first.get_attribute("src") not in sources:
+            sources.append(curve.first.get_attribute("src"))
+        # the curve image was redrawn several times while training ran, and the accuracy table grew row by row
+        assert len(sources) >= 3, f"curve redrawn only {len(sources)} times"
+        assert len({r for r in rows if r}) >= 3 and max(rows) == 1 + 1 + 3  # header + before + 3 epochs
+        assert "after epoch 3" in page.locator("#finetune-accuracies").inner_text()
+        assert page.locator("#finetune-features img").count() >= 5  # example + before + 3 epochs
+        assert page.locator("#finetune-confusion img").count() == 1
+        assert "Before → after" in page.locator("#finetune-comparison").inner_text()
+        page.locator("#finetune-use").click()
+        page.wait_for_function("document.querySelector('#finetune-use-msg').innerText.includes('now use')")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "finetune_tab.png"), full_page=True)
+        browser.close()
+
+
+def set_slider(page, selector: str, value: int) -> None:
+    """Type a value into a Gradio slider's number box."""
+    box = page.locator(f"{selector} input[type=number]")
+    box.fill(str(value))
+    box.press("Enter")
+    assert page.locator(f"{selector} input[type=range]").input_value() == str(value)
