@@ -391,6 +391,7 @@ def train_checkpoint(arch: str, dataset: str, recipe: Recipe, out: str | Path | 
 
     dev = pick_device(device)
     mean, std = MEAN_STD[dataset]
+    torch.manual_seed(recipe.seed)  # the initial weights too, so a recipe reproduces its run
     model = build_model(arch, mean, std).to(dev)
     train, val = load_splits(dataset, recipe.val_size, recipe.subset, recipe.seed)
     if verbose:
