@@ -59,7 +59,7 @@ FEATURE_CHANNELS = 16  # channels shown of the fixed example's feature maps
 class FineTuneSpec:
     """One fine-tuning job, as chosen in the tab or passed to ``/finetune``.
 
-    The defaults finish in well under 30 s on a 2-core CPU (see ``BENCHMARKS-finetune.md``)
+    The defaults finish in well under 30 s on a 2-core CPU (see ``BENCHMARKS.md``)
     and show a network learning from scratch: held-out accuracy goes from ~10% to ~95%.
     """
 

@@ -3,7 +3,7 @@
 A thin layer: every handler calls a plain function of :mod:`cnndemo.views` and turns input
 problems into a warning toast and a message in the input panel (never a stack trace).
 
-Named API endpoints (see ``docs/API.md``): ``/classify``, ``/feature_maps``,
+Named API endpoints (see the README, "HTTP API"): ``/classify``, ``/feature_maps``,
 ``/inception_branches``, ``/residual_blocks``.
 """
 
