@@ -91,3 +91,32 @@ def set_slider(page, selector: str, value: int) -> None:
     box.fill(str(value))
     box.press("Enter")
     assert page.locator(f"{selector} input[type=range]").input_value() == str(value)
+
+
+def test_real_app_fine_tune_then_use_it_in_the_resnet_tab(running_app):
+    """The whole journey in the real app: fine-tune the course residual net, use it, see it in the ResNet tab."""
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM,
+                                    args=["--headless", "--no-sandbox", "--disable-gpu",
+                                          "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1800})
+        page.goto(running_app.url, wait_until="load")
+        page.get_by_role("tab", name="Fine-tune").click()
+        page.wait_for_selector("#finetune-start", state="visible", timeout=60000)
+        set_slider(page, "#finetune-epochs", 1)
+        set_slider(page, "#finetune-subset", 2000)
+        page.locator("#finetune-start").click()
+        page.wait_for_function("document.querySelector('#finetune-status').innerText.includes('Done')",
+                               timeout=180000)
+        page.locator("#finetune-use").click()
+        page.wait_for_function("document.querySelector('#finetune-use-msg').innerText.includes('now use')")
+        page.get_by_role("tab", name="ResNet").click()
+        page.get_by_label("Course residual net", exact=False).first.check()
+        note = page.locator(".model-note:visible").first
+        deadline = time.time() + 60
+        while "fine-tuned in this session" not in note.inner_text() and time.time() < deadline:
+            time.sleep(0.2)
+        assert "fine-tuned in this session" in note.inner_text(), note.inner_text()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "app_after_finetune.png"), full_page=True)
+        browser.close()
