@@ -31,8 +31,8 @@ from cnndemo.models import ARCHS
 # Process-wide: one queue per device, one registry of sessions (fine-tuned models live 1 hour after last use).
 REGISTRY = SessionRegistry(ttl=3600.0)
 QUEUE = DeviceQueue()
-CURVE_INTERVAL_S = 2.0  # redraw the curves at most this often while an epoch runs (and at every epoch end)
-PROGRESS_INTERVAL_S = 0.25  # send progress updates at most 4 times a second (the loop reports more often)
+CURVE_INTERVAL_S = 5.0  # redraw the curves at most this often while an epoch runs (and at every epoch end)
+PROGRESS_INTERVAL_S = 0.5  # send progress updates at most twice a second (the loop reports more often)
 
 ARCH_LABELS = {
     "vgg11": "VGG-11",
