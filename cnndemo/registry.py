@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from cnndemo.checkpoints import DATASET_NAMES, checkpoint_path, list_pretrained, load_pretrained
+from cnndemo.data import DATASET_TITLES  # noqa: F401 - re-exported for the views
 from cnndemo.device import device_name, pick_device
 from cnndemo.models import ARCHS
 
@@ -21,9 +22,6 @@ ARCH_TITLES: dict[str, str] = {
     "residual_net": "Course residual net (seed 002)",
 }
 
-# The same titles as cnndemo.data.DATASET_TITLES, kept here so the app starts without importing
-# torchvision (cnndemo.data imports its datasets, which costs about 2 s of start-up).
-DATASET_TITLES: dict[str, str] = {"mnist": "MNIST digits", "fashion_mnist": "Fashion-MNIST clothing"}
 
 Entry = tuple[nn.Module, dict[str, Any]]
 

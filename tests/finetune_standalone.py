@@ -83,6 +83,21 @@ def build_standalone(models: StubModels | None = None):
     return demo, session_models, models
 
 
+def serve_standalone(models: StubModels | None = None):
+    """Generator for a pytest fixture: serve the standalone tab on a free port, yield ``(url, models)``.
+
+    Torch runs one thread meanwhile, so the training and the server share the 2 cores predictably.
+    """
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    demo, _, models = build_standalone(models)
+    demo.queue()
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
+    yield url, models
+    demo.close()
+    torch.set_num_threads(old)
+
+
 def classify_stub(models: StubModels, store: dict | None) -> str:
     """Classify one fixed image with this session's model for residual_net/mnist (fine-tuned if published)."""
     model, meta = (store or {}).get("residual_net/mnist") or models.get("residual_net", "mnist")

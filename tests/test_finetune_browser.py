@@ -11,12 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from cnndemo.data import raw_folder
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from finetune_standalone import StubModels, build_standalone, free_port  # noqa: E402
+from finetune_standalone import StubModels, serve_standalone  # noqa: E402
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = os.environ.get("CNNDEMO_CHROMIUM", "/usr/bin/chromium")
@@ -29,22 +28,13 @@ ARTIFACTS = Path(os.environ.get("CNNDEMO_ARTIFACTS", Path(__file__).resolve().pa
 
 @pytest.fixture(scope="module")
 def url():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    demo, _, _ = build_standalone(StubModels())
-    demo.queue()
-    _, address, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
-    yield address
-    demo.close()
-    torch.set_num_threads(old)
+    for address, _ in serve_standalone(StubModels()):
+        yield address
 
 
 def test_browser_starts_finetune_and_sees_curve_grow(url):
     with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM,
-                                    args=["--headless", "--no-sandbox", "--disable-gpu",
-                                          "--disable-background-networking"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1800})
+        browser, page = open_page(p)
         page.goto(url, wait_until="load")
         page.wait_for_selector("#finetune-start", timeout=60000)
         page.get_by_role("tab", name="Fine-tune").click()
@@ -85,6 +75,13 @@ def test_browser_starts_finetune_and_sees_curve_grow(url):
         browser.close()
 
 
+def open_page(p):
+    """Headless Debian Chromium and a tall page: ``(browser, page)``."""
+    browser = p.chromium.launch(executable_path=CHROMIUM,
+                                args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+    return browser, browser.new_page(viewport={"width": 1400, "height": 1800})
+
+
 def set_slider(page, selector: str, value: int) -> None:
     """Type a value into a Gradio slider's number box."""
     box = page.locator(f"{selector} input[type=number]")
@@ -96,10 +93,7 @@ def set_slider(page, selector: str, value: int) -> None:
 def test_real_app_fine_tune_then_use_it_in_the_resnet_tab(running_app):
     """The whole journey in the real app: fine-tune the course residual net, use it, see it in the ResNet tab."""
     with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM,
-                                    args=["--headless", "--no-sandbox", "--disable-gpu",
-                                          "--disable-background-networking"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1800})
+        browser, page = open_page(p)
         page.goto(running_app.url, wait_until="load")
         page.get_by_role("tab", name="Fine-tune").click()
         page.wait_for_selector("#finetune-start", state="visible", timeout=60000)

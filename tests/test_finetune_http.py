@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from cnndemo.checkpoints import load_checkpoint
 from cnndemo.data import raw_folder
@@ -15,7 +14,7 @@ from cnndemo.finetune import cached_splits
 from cnndemo.train import evaluate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from finetune_standalone import StubModels, build_standalone, free_port  # noqa: E402
+from finetune_standalone import StubModels, serve_standalone  # noqa: E402
 
 gradio_client = pytest.importorskip("gradio_client")
 pytestmark = pytest.mark.skipif(not (raw_folder("mnist") / "train-images-idx3-ubyte").is_file(),
@@ -29,14 +28,7 @@ METRICS = -1  # the last output is the JSON metrics
 
 @pytest.fixture(scope="module")
 def server():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    demo, session_models, models = build_standalone(StubModels())
-    demo.queue()
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
-    yield url, models
-    demo.close()
-    torch.set_num_threads(old)
+    yield from serve_standalone(StubModels())
 
 
 def test_finetune_streams_updates_then_final_metrics_and_checkpoint(server):
