@@ -1,6 +1,6 @@
 """cnndemo: `python app.py` starts the app on 127.0.0.1:7860 (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT honoured)."""
 
-from cnndemo.ui import build_demo, launch_kwargs
+from cnndemo.app.layout import build_demo, launch_kwargs
 
 demo = build_demo()
 

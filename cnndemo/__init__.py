@@ -1,5 +1,7 @@
 """cnndemo: classic CNNs (VGG, GoogLeNet, ResNet and two course nets) on MNIST and Fashion-MNIST.
 
+Parts: ``catalog`` (what exists), ``models``, ``data``, ``train``, ``inspection``, ``finetune``, ``app``.
+
 Public API::
 
     from cnndemo import list_pretrained, load_pretrained
@@ -17,7 +19,7 @@ __all__ = ["list_pretrained", "load_pretrained"]
 def __getattr__(name: str):
     """Import the checkpoint API on first use, so ``import cnndemo.models`` stays light."""
     if name in __all__:
-        from cnndemo import checkpoints
+        from cnndemo.train import checkpoints
 
         return getattr(checkpoints, name)
     raise AttributeError(f"module 'cnndemo' has no attribute {name!r}")

@@ -18,7 +18,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cnndemo.data import CLASSES, load_tensors  # noqa: E402
+from cnndemo.catalog import CLASSES  # noqa: E402
+from cnndemo.data.datasets import load_tensors  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "examples"
 

@@ -15,10 +15,11 @@ import pytest
 import torch
 
 import cnndemo  # noqa: F401 - installs the torchvision compatibility shim first
-from cnndemo.checkpoints import list_pretrained
-from cnndemo.data import CLASSES, MEAN_STD, verify
+from cnndemo.train.checkpoints import list_pretrained
+from cnndemo.catalog import CLASSES, MEAN_STD
+from cnndemo.data.fetch import verify
 from cnndemo.models import ARCHS, build_model
-from cnndemo.registry import ModelZoo
+from cnndemo.app.zoo import ModelZoo
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

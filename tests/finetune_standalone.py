@@ -16,7 +16,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cnndemo.data import MEAN_STD  # noqa: E402
+from cnndemo.catalog import MEAN_STD  # noqa: E402
 from cnndemo.models import DEMO_CONFIGS, build_model  # noqa: E402
 
 
@@ -44,7 +44,7 @@ class StubModels:
 
     def _load(self, arch: str, dataset: str):
         if self.use_checkpoints:
-            from cnndemo.checkpoints import checkpoint_path, load_checkpoint
+            from cnndemo.train.checkpoints import checkpoint_path, load_checkpoint
 
             if checkpoint_path(arch, dataset).is_file():
                 return load_checkpoint(checkpoint_path(arch, dataset), self.device)
@@ -69,7 +69,7 @@ def build_standalone(models: StubModels | None = None):
     """``(demo, session_models, models)``: a Blocks with only the Fine-tune tab."""
     import gradio as gr
 
-    from cnndemo.ui_finetune import build_finetune_tab
+    from cnndemo.app.finetune_tab import build_finetune_tab
 
     models = models or StubModels(use_checkpoints=True)
     with gr.Blocks(title="cnndemo fine-tune (standalone)") as demo:

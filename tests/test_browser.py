@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cnndemo.checkpoints import list_pretrained
+from cnndemo.train.checkpoints import list_pretrained
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts"

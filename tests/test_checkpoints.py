@@ -6,11 +6,12 @@ import pytest
 import torch
 
 from cnndemo import list_pretrained, load_pretrained
-from cnndemo.checkpoints import checkpoint_dir, checkpoint_path, load_checkpoint, read_meta, save_checkpoint
-from cnndemo.data import CLASSES, MEAN_STD
-from cnndemo.evaluate import ACCURACY_BARS, batch1_latency_ms
+from cnndemo.train.checkpoints import checkpoint_dir, checkpoint_path, load_checkpoint, read_meta, save_checkpoint
+from cnndemo.catalog import CLASSES, MEAN_STD
+from cnndemo.train.scores import ACCURACY_BARS, batch1_latency_ms
 from cnndemo.models import ARCHS, build_model, count_params
-from cnndemo.train import evaluate, load_test
+from cnndemo.train.evaluation import evaluate
+from cnndemo.data.datasets import load_test
 
 PAIRS = [(a, d) for a in ARCHS for d in ("mnist", "fashion_mnist")]
 META_KEYS = {"arch", "dataset", "classes", "test_accuracy", "params", "epochs", "recipe", "trained_on", "config",

@@ -8,8 +8,10 @@ import shutil
 import pytest
 import torch
 
-from cnndemo import data
-from cnndemo.data import CLASSES, DataMissingError, get_dataset, load_tensors, prepare, raw_folder, train_val_split, verify
+from cnndemo.data import fetch as data
+from cnndemo.catalog import CLASSES
+from cnndemo.data.datasets import DataMissingError, get_dataset, load_tensors, raw_folder, train_val_split
+from cnndemo.data.fetch import prepare, verify
 
 
 def test_class_names():

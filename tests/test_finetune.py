@@ -14,12 +14,15 @@ from pathlib import Path
 import pytest
 import torch
 
-import cnndemo.finetune as ft
-from cnndemo.checkpoints import load_checkpoint, read_meta
-from cnndemo.data import DataMissingError, raw_folder
-from cnndemo.finetune import FineTuneSpec, StartPoint, run_finetune
-from cnndemo.finetune_sessions import DeviceQueue, SessionRegistry, StopSignal
-from cnndemo.train import evaluate
+import cnndemo.finetune.job as ft
+from cnndemo.finetune import session as ft_session, spec as ft_spec
+from cnndemo.finetune.store import SessionModels
+from cnndemo.train.checkpoints import load_checkpoint, read_meta
+from cnndemo.data.datasets import DataMissingError, raw_folder
+from cnndemo.finetune.spec import FineTuneSpec, StartPoint
+from cnndemo.finetune.session import run_finetune
+from cnndemo.finetune.runs import DeviceQueue, RunRegistry, StopSignal
+from cnndemo.train.evaluation import evaluate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from finetune_standalone import StubModels  # noqa: E402
@@ -70,7 +73,7 @@ def test_shared_loop_trains_from_scratch(monkeypatch, tmp_path):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(ft, "train_iter", spy)
-    events = drive(run_finetune(FineTuneSpec(start="scratch", epochs=2, **SMALL), "s", None, SessionRegistry(),
+    events = drive(run_finetune(FineTuneSpec(start="scratch", epochs=2, **SMALL), "s", None, RunRegistry(),
                                 DeviceQueue(), out_dir=tmp_path))
     assert [e["type"] for e in events][-1] == "finished", events[-1]
     assert len(calls) == 1 and calls[0]["keep"] == "last"
@@ -91,7 +94,7 @@ def test_shared_loop_trains_from_scratch(monkeypatch, tmp_path):
 
 @needs_data
 def test_stop_ends_run_and_keeps_last_completed_epoch(tmp_path):
-    registry = SessionRegistry()
+    registry = RunRegistry()
     stop_time: list[float] = []
 
     def on_event(ev):
@@ -112,8 +115,8 @@ def test_stop_ends_run_and_keeps_last_completed_epoch(tmp_path):
 
 
 def test_stop_while_waiting_in_queue_cancels():
-    queue, registry = DeviceQueue(), SessionRegistry()
-    blocker = queue.join(str(ft.pick_device()))
+    queue, registry = DeviceQueue(), RunRegistry()
+    blocker = queue.join(str(ft_session.pick_device()))
     events = []
     gen = run_finetune(FineTuneSpec(**SMALL), "w", None, registry, queue)
     events.append(next(gen))
@@ -121,7 +124,7 @@ def test_stop_while_waiting_in_queue_cancels():
     registry.request_stop("w")
     events += list(gen)
     assert events[-1]["type"] == "error" and "Cancelled" in events[-1]["message"]
-    assert queue.ahead(blocker) == 0 and queue.length(str(ft.pick_device())) == 1
+    assert queue.ahead(blocker) == 0 and queue.length(str(ft_session.pick_device())) == 1
     queue.leave(blocker)
 
 
@@ -132,7 +135,7 @@ def test_concurrent_sessions_separate_and_pretrained_unchanged(tmp_path):
     models = StubModels()
     pretrained, _ = models.get("residual_net", "mnist")
     before = state_copy(pretrained)
-    registry, queue = SessionRegistry(), DeviceQueue()
+    registry, queue = RunRegistry(), DeviceQueue()
     results: dict[str, list[dict]] = {}
 
     def session(name: str, **kw):
@@ -161,14 +164,14 @@ def test_concurrent_sessions_separate_and_pretrained_unchanged(tmp_path):
     assert not same_state(sa, sb) and not same_state(sa, before) and not same_state(sb, before)
     ptrs = {v.data_ptr() for v in pretrained.state_dict().values()}
     assert not ptrs & {v.data_ptr() for v in sa.values()} and not ptrs & {v.data_ptr() for v in sb.values()}
-    assert registry.outcome("alice") is a and registry.outcome("bob") is b
+    assert results["alice"][-1]["outcome"].folder != results["bob"][-1]["outcome"].folder
     assert a.model is not b.model is not pretrained
 
 
 @needs_data
 def test_checkpoint_loads_and_reproduces_shown_accuracy(tmp_path):
     spec = FineTuneSpec(start="scratch", epochs=1, **{**SMALL, "test_eval": True})
-    events = drive(run_finetune(spec, "c", None, SessionRegistry(), DeviceQueue(), out_dir=tmp_path))
+    events = drive(run_finetune(spec, "c", None, RunRegistry(), DeviceQueue(), out_dir=tmp_path))
     outcome = events[-1]["outcome"]
     model, meta = load_checkpoint(outcome.checkpoint, "cpu")
     _, val = ft.cached_splits("mnist", 2000, 0, 500)
@@ -184,8 +187,8 @@ def test_transfer_start_copies_features_and_resets_head():
     models = StubModels()
     source, meta = models.get("residual_net", "fashion_mnist")
     spec = FineTuneSpec(arch="residual_net", dataset="mnist", start="transfer").validate()
-    start = ft.start_point(spec, models.get)
-    model = ft.build_start_model(spec, start)
+    start = ft_spec.start_point(spec, models.get)
+    model = ft_spec.build_start_model(spec, start)
     assert start.fresh_head and "fresh classifier head" in start.description
     src, new = source.state_dict(), model.state_dict()
     assert all(torch.equal(src[k], new[k]) for k in src if not k.startswith("net.fc."))
@@ -197,9 +200,9 @@ def test_transfer_start_copies_features_and_resets_head():
 
 def test_freeze_trains_only_last_block_and_keeps_frozen_batchnorm_stats():
     spec = FineTuneSpec(arch="resnet18", start="scratch", freeze=True).validate()
-    model = ft.build_start_model(spec, StartPoint(None, ft.DEMO_CONFIGS["resnet18"], (0.13, 0.31), "x"))
+    model = ft_spec.build_start_model(spec, StartPoint(None, ft_spec.catalog.arch("resnet18").config, (0.13, 0.31), "x"))
     before = state_copy(model)
-    params, hook = ft.freeze_all_but_last(model)
+    params, hook = ft_spec.freeze_all_but_last(model)
     trainable = {id(p) for p in params}
     names = [n for n, p in model.named_parameters() if id(p) in trainable]
     assert names and all(n.startswith(("net.layer4.", "net.fc.")) for n in names)
@@ -216,27 +219,23 @@ def test_freeze_trains_only_last_block_and_keeps_frozen_batchnorm_stats():
     hook.remove()
 
 
-def test_registry_ttl_frees_abandoned_sessions(tmp_path):
-    now = [0.0]
-    registry = SessionRegistry(ttl=60, clock=lambda: now[0])
-    ckpt = tmp_path / "m.safetensors"
-    ckpt.write_bytes(b"x")
-
-    class FakeOutcome:
-        checkpoint = str(ckpt)
-        model = object()
-
-    outcome = FakeOutcome()
-    store_a: dict = {}
-    registry.set_outcome("a", outcome)
-    registry.publish("a", store_a, "residual_net/mnist", (outcome.model, {}))
-    registry.set_outcome("b", FakeOutcome())
-    now[0] = 30
-    assert registry.outcome("b") is not None  # b was seen again at t=30
-    now[0] = 61
-    assert registry.sweep() == ["a"]
-    assert store_a == {} and not ckpt.exists() and registry.outcome("a") is None
-    assert registry.sessions() == ["b"]
+@needs_data
+def test_session_store_keeps_runs_apart_and_release_deletes_checkpoints(tmp_path):
+    """The per-session store: a finished run is offered, "use" makes the other tabs resolve it, "forget"
+    goes back to the pretrained model, and Gradio's delete_callback (``release``) removes the checkpoint folders."""
+    store, other = SessionModels(), SessionModels()
+    spec = FineTuneSpec(start="scratch", epochs=1, **SMALL)
+    events = drive(run_finetune(spec, "s", None, RunRegistry(), DeviceQueue(), store=store))
+    outcome = events[-1]["outcome"]
+    assert store.latest is outcome and store.get("residual_net", "mnist") is None, "finished, not yet in use"
+    assert store.use() is outcome and store.get("residual_net", "mnist")[0] is outcome.model
+    assert other.get("residual_net", "mnist") is None and other.use() is None, "another session sees nothing"
+    assert os.path.isfile(outcome.checkpoint)
+    assert store.forget() == 1 and store.get("residual_net", "mnist") is None
+    import copy
+    assert copy.deepcopy(store).latest is None, "gr.State's per-session copy starts empty"
+    store.release()
+    assert not os.path.exists(outcome.folder) and store.latest is None
 
 
 def test_device_queue_order_and_stop_signal_pickles(tmp_path):
@@ -258,9 +257,9 @@ def test_device_queue_order_and_stop_signal_pickles(tmp_path):
 
 
 def test_bad_settings_and_missing_data_give_messages_not_tracebacks(monkeypatch, tmp_path):
-    events = list(run_finetune(FineTuneSpec(epochs=50), "x", None, SessionRegistry(), DeviceQueue()))
+    events = list(run_finetune(FineTuneSpec(epochs=50), "x", None, RunRegistry(), DeviceQueue()))
     assert events[-1] == {"type": "error", "message": "epochs must be between 1 and 10 (got 50)."}
-    events = list(run_finetune(FineTuneSpec(start="pretrained", **SMALL), "x", _missing, SessionRegistry(),
+    events = list(run_finetune(FineTuneSpec(start="pretrained", **SMALL), "x", _missing, RunRegistry(),
                                DeviceQueue()))
     assert events[-1]["type"] == "error" and "from scratch" in events[-1]["message"]
 
@@ -270,7 +269,7 @@ def test_bad_settings_and_missing_data_give_messages_not_tracebacks(monkeypatch,
         raise DataMissingError(f"Could not get {name}: no internet and no registry copy.")
 
     monkeypatch.setattr(ft, "prepare", no_source)
-    events = list(run_finetune(FineTuneSpec(**SMALL), "x", None, SessionRegistry(), DeviceQueue()))
+    events = list(run_finetune(FineTuneSpec(**SMALL), "x", None, RunRegistry(), DeviceQueue()))
     kinds = [e["type"] for e in events]
     assert kinds[-1] == "error" and "status" in kinds
     assert "python -m cnndemo.data prepare --dataset mnist" in events[-1]["message"]
@@ -322,10 +321,11 @@ def test_zerogpu_decorates_training_with_fitted_duration(tmp_path):
     script = textwrap.dedent('''
         import sys
         assert "spaces" not in sys.modules and "torch" not in sys.modules
-        import cnndemo.finetune as ft  # must import spaces (via cnndemo/__init__) before torch
+        import cnndemo.finetune.job as ft  # must import spaces (via cnndemo/__init__) before torch
+        import cnndemo.finetune.session as ft_session
         import spaces, torch
         torch.set_num_threads(1)
-        from cnndemo.finetune_sessions import DeviceQueue, SessionRegistry
+        from cnndemo.finetune.runs import DeviceQueue, RunRegistry
         assert spaces.import_state == {"torch_imported_before_spaces": False}, spaces.import_state
         assert ft.zerogpu.available() and ft.train_on_device.zerogpu_wrapped is ft.train_stream
         assert ft.train_on_device.duration is ft.gpu_duration
@@ -333,7 +333,7 @@ def test_zerogpu_decorates_training_with_fitted_duration(tmp_path):
         long = ft.FineTuneSpec(arch="resnet18", epochs=10, subset=55000).validate()
         assert 30 <= ft.gpu_duration(short, None, None) < ft.gpu_duration(long, None, None) <= 300
         spec = ft.FineTuneSpec(arch="residual_net", subset=1000, epochs=1, eval_size=200, test_eval=False)
-        events = list(ft.run_finetune(spec, "z", None, SessionRegistry(), DeviceQueue(), out_dir=r"%s"))
+        events = list(ft_session.run_finetune(spec, "z", None, RunRegistry(), DeviceQueue(), out_dir=r"%s"))
         assert events[-1]["type"] == "finished", events[-1]
         assert spaces.calls and spaces.calls[0]["fn"] == "train_stream" and 30 <= spaces.calls[0]["duration"] <= 300
         assert not torch.cuda.is_initialized()
@@ -361,7 +361,7 @@ def test_every_network_fine_tunes_with_transfer_and_freeze(arch, tmp_path):
     before = state_copy(source)
     spec = FineTuneSpec(arch=arch, dataset="mnist", start="transfer", freeze=True, epochs=1, subset=1000,
                         batch_size=128, eval_size=100, test_eval=False, lr=0.01)
-    events = drive(run_finetune(spec, arch, models.get, SessionRegistry(), DeviceQueue(), out_dir=tmp_path))
+    events = drive(run_finetune(spec, arch, models.get, RunRegistry(), DeviceQueue(), out_dir=tmp_path))
     assert events[-1]["type"] == "finished", events[-1]
     outcome = events[-1]["outcome"]
     start = next(e for e in events if e["type"] == "start")
@@ -384,7 +384,7 @@ def _last_block_prefixes(arch: str) -> tuple[str, ...]:
 @pytest.mark.parametrize("arch", ["inception_net", "residual_net"])
 def test_real_pretrained_checkpoint_starts_high_and_stays_unchanged(arch, tmp_path):
     """With the committed checkpoint as the start: 'before' is the checkpoint's own accuracy, and it is not modified."""
-    from cnndemo.checkpoints import checkpoint_path
+    from cnndemo.train.checkpoints import checkpoint_path
 
     if not checkpoint_path(arch, "mnist").is_file():
         pytest.skip(f"no checkpoint {checkpoint_path(arch, 'mnist')} yet")
@@ -392,7 +392,7 @@ def test_real_pretrained_checkpoint_starts_high_and_stays_unchanged(arch, tmp_pa
     pretrained, meta = models.get(arch, "mnist")
     before = state_copy(pretrained)
     spec = FineTuneSpec(arch=arch, start="pretrained", epochs=1, subset=1000, eval_size=500, lr=1e-3, test_eval=False)
-    events = drive(run_finetune(spec, "p", models.get, SessionRegistry(), DeviceQueue(), out_dir=tmp_path))
+    events = drive(run_finetune(spec, "p", models.get, RunRegistry(), DeviceQueue(), out_dir=tmp_path))
     outcome = events[-1]["outcome"]
     assert outcome.acc_before > 0.95 and abs(outcome.acc_before - meta["val_accuracy"]) < 0.03
     assert outcome.acc_after > 0.9

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cnndemo.data import raw_folder
+from cnndemo.data.datasets import raw_folder
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from finetune_standalone import StubModels, serve_standalone  # noqa: E402

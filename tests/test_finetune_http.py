@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from cnndemo.checkpoints import load_checkpoint
-from cnndemo.data import raw_folder
-from cnndemo.finetune import cached_splits
-from cnndemo.train import evaluate
+from cnndemo.train.checkpoints import load_checkpoint
+from cnndemo.data.datasets import raw_folder
+from cnndemo.finetune.job import cached_splits
+from cnndemo.train.evaluation import evaluate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from finetune_standalone import StubModels, serve_standalone  # noqa: E402

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from cnndemo.checkpoints import checkpoint_path, list_pretrained, read_meta
-from cnndemo.data import CLASSES
+from cnndemo.train.checkpoints import checkpoint_path, list_pretrained, read_meta
+from cnndemo.catalog import CLASSES
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402

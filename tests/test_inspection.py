@@ -8,8 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from cnndemo import inspection
-from cnndemo.models import ARCHS, Inception, build_model, visual_layers
+from cnndemo.inspection import analysis as inspection, hooks
+from cnndemo.models import ARCHS, build_model, visual_layers
+from cnndemo.models.googlenet import Inception
 from cnndemo.models.course import CourseInception
 
 
@@ -34,9 +35,10 @@ def test_every_listed_layer_resolves_and_gives_a_map(arch):
     layers = visual_layers(model)
     assert layers and all(l.name.startswith("net.") for l in layers)
     for layer in layers:
-        fm = inspection.feature_maps(model, x28(), layer.name)
+        seen = inspection.analyse(model, x28(), [layer.name])
+        fm = seen.features[layer.name]
         assert fm.maps.ndim == 3 and fm.maps.shape[0] >= 1
-        assert fm.probs.shape == (10,) and abs(float(fm.probs.sum()) - 1) < 1e-5
+        assert seen.probs.shape == (10,) and abs(float(seen.probs.sum()) - 1) < 1e-5
         assert fm.strongest()[0] == int(fm.channel_max.argmax())
 
 
@@ -58,7 +60,7 @@ def test_hooked_output_is_a_clone():
             return self.net(x)
 
     model = InPlace().eval()
-    with inspection.capture(model, ["net.0"]) as seen:
+    with hooks.capture(model, ["net.0"]) as seen:
         with torch.no_grad():
             model(x28() - 0.5)
     assert seen["net.0"].min() < 0  # the conv output before the in-place ReLU overwrote it
@@ -66,7 +68,7 @@ def test_hooked_output_is_a_clone():
 
 def test_capture_ignores_other_threads():
     model = build_model("residual_net", 0.1, 0.3).eval()
-    with inspection.capture(model, ["net.conv1"]) as seen:
+    with hooks.capture(model, ["net.conv1"]) as seen:
         t = threading.Thread(target=lambda: model(x28(1)))
         t.start()
         t.join()
@@ -117,7 +119,7 @@ def test_demo_googlenet_has_nine_modules_and_each_adds_up():
 
 def test_unknown_module_is_a_clear_error():
     model = build_model("vgg11", 0.1, 0.3).eval()
-    with pytest.raises(KeyError, match="no Inception module"):
+    with pytest.raises(LookupError, match="Unknown Inception module"):
         inspection.inception_branches(model, x28(), "net.features.block1")
 
 

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from cnndemo.preprocess import MAX_UPLOAD_BYTES, InputError, prepare, stroke_width
+from cnndemo.data.decode import MAX_UPLOAD_BYTES, InputError
+
+from cnndemo.data.framing import prepare, stroke_width
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

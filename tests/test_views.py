@@ -11,11 +11,12 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from cnndemo import ui, views
-from cnndemo.data import CLASSES, MEAN_STD
+from cnndemo.app import api, layout, network_tab, views
+from cnndemo.app.zoo import MissingModel, ModelZoo
+from cnndemo.catalog import CLASSES, MEAN_STD
+from cnndemo.data.decode import InputError
+from cnndemo.finetune.store import Outcome, SessionModels
 from cnndemo.models import build_model
-from cnndemo.preprocess import InputError
-from cnndemo.registry import MissingModel, ModelZoo
 
 
 def drawing() -> np.ndarray:
@@ -51,7 +52,12 @@ def test_session_model_is_used_when_present(random_zoo):
     tuned = build_model("residual_net", *MEAN_STD["mnist"]).eval()
     with torch.no_grad():
         tuned.net.fc.bias.copy_(torch.tensor([0, 0, 0, 0, 0, 0, 0, 0, 50.0, 0]))  # always says "8"
-    session = {"residual_net/mnist": (tuned, {"classes": CLASSES["mnist"], "test_accuracy": 0.5})}
+    session = SessionModels()
+    spec = types.SimpleNamespace(arch="residual_net", dataset="mnist")
+    session.finished(Outcome(spec, tuned, {"classes": CLASSES["mnist"], "test_accuracy": 0.5}, "", "/nonexistent",
+                             0.1, 0.5, np.zeros((10, 10)), np.zeros((10, 10)), False, 1, 1.0, 1.0))
+    assert not views.predict(random_zoo, canvas(), "residual_net", "mnist", session).from_session, "not used yet"
+    session.use()
     pred = views.predict(random_zoo, canvas(), "residual_net", "mnist", session)
     assert pred.from_session and pred.label == "8" and pred.top["8"] > 0.99
     assert "fine-tuned in this session" in views.model_note(random_zoo, "residual_net", "mnist", session)
@@ -64,9 +70,8 @@ def test_missing_checkpoint_is_a_readable_note_not_a_crash(random_zoo):
     with pytest.raises(MissingModel, match="vgg11 --dataset mnist"):
         views.predict(zoo, canvas(), "vgg11", "mnist")
     assert views.model_note(zoo, "vgg11", "mnist").startswith("⚠️ No pretrained VGG-11")
-    refresh = ui.make_tab_refresh(zoo, "vgg")
-    out = refresh(canvas(), None, "canvas", "mnist", "vgg11", None, None, {}, "vgg")
-    assert out[0] is None and "No pretrained" in out[1]
+    out = network_tab.tab_values(zoo, "plain", canvas(), "mnist", "vgg11", None, None, None)
+    assert out["label"] is None and "No pretrained" in out["note"]
     assert "vgg11/mnist" in views.device_report(zoo)  # listed under missing checkpoints
 
 
@@ -78,9 +83,15 @@ def test_feature_view_every_layer(random_zoo):
         assert "x".join(map(str, fm.maps.shape)) in label
 
 
-def test_feature_view_defaults_to_the_first_layer(random_zoo):
-    _, _, fm = views.feature_view(random_zoo, canvas(), "vgg11", "mnist", "not-a-layer")
+def test_feature_view_defaults_to_the_first_layer_and_rejects_unknown_ones(random_zoo):
+    _, _, fm = views.feature_view(random_zoo, canvas(), "vgg11", "mnist", None)
     assert fm.layer.name == views.default_layer(random_zoo, "vgg11")
+    _, _, fm = views.feature_view(random_zoo, canvas(), "vgg11", "mnist", "features.block2")  # without "net."
+    assert fm.layer.name == "net.features.block2"
+    with pytest.raises(LookupError, match="Unknown layer 'not-a-layer': choose one of features.block1"):
+        views.feature_view(random_zoo, canvas(), "vgg11", "mnist", "not-a-layer")
+    with pytest.raises(LookupError, match="Unknown Inception module 'nope'"):
+        views.branches_view(random_zoo, canvas(), "googlenet", "mnist", "nope")
 
 
 def test_branches_view_tables_add_up(random_zoo):
@@ -117,70 +128,77 @@ def test_explanations_name_the_ideas(random_zoo):
 
 def test_device_report(random_zoo):
     text = views.device_report(random_zoo)
-    assert "CPU" in text and torch.__version__ in text and "Memory usage" in text
+    assert f"**Device:** {random_zoo.device_label} (`cpu`)" in text and f"**torch** {torch.__version__}" in text
+    assert f"{torch.get_num_threads()} CPU threads" in text
+    assert all(f"{a}/{d}" in text.split("**Models loaded**")[1].split("\n")[0] for a, d in random_zoo.available)
+    assert "Missing checkpoints" not in text
 
 
 def test_show_input_handles_blank_and_bad_input(tmp_path):
-    img, note = ui.show_input(None, None, "canvas", "mnist")
-    assert img is None and note == ui.BLANK_HINT
-    img, note = ui.show_input(canvas(), None, "canvas", "mnist")
+    img, note = layout.show_input(None, None, "canvas", "mnist")
+    assert img is None and note == layout.BLANK_HINT
+    img, note = layout.show_input(canvas(), None, "canvas", "mnist")
     assert img.size == (224, 224) and "MNIST" in note
     bad = tmp_path / "bad.png"
     bad.write_text("nope")
     with pytest.warns(UserWarning):  # gr.Warning outside a request is a python warning
-        img, note = ui.show_input(None, str(bad), "upload", "mnist")
+        img, note = layout.show_input(None, str(bad), "upload", "mnist")
     assert img is None and "not an image" in note
 
 
-@pytest.mark.parametrize("tab,arch,extra", [("vgg", "vgg11", 0), ("googlenet", "googlenet", 5),
-                                            ("googlenet", "inception_net", 5), ("resnet", "resnet18", 2),
-                                            ("resnet", "residual_net", 2)])
-def test_tab_refresh_fills_every_output(random_zoo, tab, arch, extra):
-    refresh = ui.make_tab_refresh(random_zoo, tab)
-    out = refresh(canvas(), None, "canvas", "mnist", arch, None, None, {}, tab)
-    assert len(out) == 4 + extra == ui.n_outputs(tab)
-    label, note, grid, caption = out[:4]
-    assert len(label) == 5 and isinstance(grid, Image.Image) and caption
-    assert all(o is not None for o in out)
-    if tab == "googlenet":  # branch images come with their branch's name and channel count as the label
-        labels = [o["label"] for o in out[4:8]]
-        assert all(isinstance(o["value"], Image.Image) for o in out[4:8])
-        assert labels[0].startswith("1x1 · 16 ch · ")
-    hidden = refresh(canvas(), None, "canvas", "mnist", arch, None, None, {}, "other-tab")
-    assert all(isinstance(o, type(gr.skip())) for o in hidden)
-    blank = refresh(None, None, "canvas", "mnist", arch, None, None, {}, tab)
-    assert blank[0] is None and blank[2] is None
+@pytest.mark.parametrize("kind,arch", [("plain", "vgg11"), ("inception", "googlenet"), ("inception", "inception_net"),
+                                       ("residual", "resnet18"), ("residual", "residual_net")])
+def test_tab_values_fill_every_view(random_zoo, kind, arch):
+    out = network_tab.tab_values(random_zoo, kind, canvas(), "mnist", arch, views.default_layer(random_zoo, arch),
+                                 None, None)
+    assert len(out["label"]) == 5 and isinstance(out["fmap"], Image.Image) and out["caption"] and out["note"]
+    if kind == "inception":  # branch images come with their branch's name and channel count as the label
+        assert all(isinstance(img, Image.Image) for img, _ in out["branches"]) and out["branch_table"]
+        assert out["branches"][0][1].startswith(("1x1 · 16 ch · ",))
+    if kind == "residual":
+        assert isinstance(out["res_img"], Image.Image) and "‖F(x)‖/‖x‖" in out["res_table"]
+    blank = network_tab.tab_values(random_zoo, kind, None, "mnist", arch, None, None, None)
+    assert blank["label"] is None and blank["fmap"] is None
+
+
+def test_hidden_tab_computes_nothing(random_zoo):
+    demo = layout.build_demo(random_zoo)
+    handlers = {fn.fn for fn in demo.fns.values() if getattr(fn.fn, "__name__", "") == "refresh"}
+    assert len(handlers) == 3  # one per network tab (each wired to several events)
+    refresh = next(h for h in handlers if h(canvas(), None, "canvas", "mnist", "vgg11", None, None, None, "vgg"))
+    assert refresh(canvas(), None, "canvas", "mnist", "vgg11", None, None, None, "other-tab") == {}
+    out = refresh(canvas(), None, "canvas", "mnist", "vgg11", None, None, None, "vgg")
+    assert len(out) == 4 and any(isinstance(v, dict) and len(v) == 5 for v in out.values())
 
 
 def test_api_handlers(random_zoo, tmp_path):
     path = tmp_path / "seven.png"
     Image.fromarray(255 - drawing()[..., 3]).save(path)
-    top = ui.api_classify(random_zoo)(str(path), "vgg11", "mnist")
+    top = api.endpoints(random_zoo)["classify"](str(path), "vgg11", "mnist")
     assert len(top) == 5
-    grid, info = ui.api_feature_maps(random_zoo)(str(path), "resnet18", "mnist", "net.layer1.0")
+    grid, info = api.endpoints(random_zoo)["feature_maps"](str(path), "resnet18", "mnist", "net.layer1.0")
     assert info["layer"] == "net.layer1.0" and len(info["channels"]) == 16
-    gallery, info = ui.api_inception_branches(random_zoo)(str(path), "googlenet", "fashion_mnist", "")
+    gallery, info = api.endpoints(random_zoo)["inception_branches"](str(path), "googlenet", "fashion_mnist", "")
     assert len(gallery) == 4 and sum(b["channels"] for b in info["branches"]) == info["out_channels"]
+    fig, info = api.endpoints(random_zoo)["residual_blocks"](str(path), "residual_net", "mnist")
+    assert [b["name"] for b in info["blocks"]] == ["net.rblock1", "net.rblock2"] and isinstance(fig, Image.Image)
+    with pytest.raises(gr.Error, match="Unknown layer"):
+        api.endpoints(random_zoo)["feature_maps"](str(path), "resnet18", "mnist", "layer9")
     with pytest.raises(gr.Error, match="blank"):
         blank = tmp_path / "blank.png"
         Image.new("L", (50, 50), 255).save(blank)
-        ui.api_classify(random_zoo)(str(blank), "vgg11", "mnist")
+        api.endpoints(random_zoo)["classify"](str(blank), "vgg11", "mnist")
 
 
 def test_build_demo_contract(random_zoo, monkeypatch):
-    calls = {}
-
-    def build_finetune_tab(session_models, models):
-        calls["session_models"], calls["models"] = session_models, models
-
-    monkeypatch.setitem(sys.modules, "cnndemo.ui_finetune", types.SimpleNamespace(build_finetune_tab=build_finetune_tab))
-    demo = ui.build_demo(random_zoo)
+    demo = layout.build_demo(random_zoo)
     assert isinstance(demo, gr.Blocks)
-    assert isinstance(calls["session_models"], gr.State) and calls["session_models"].value == {}
-    assert calls["models"] is random_zoo and calls["models"].get("vgg11", "mnist")[0] is not None
+    states = [b for b in demo.blocks.values() if isinstance(b, gr.State) and b.time_to_live == layout.SESSION_TTL_S]
+    assert len(states) == 1 and states[0].delete_callback.__qualname__ == "SessionModels.release"
     names = {d.api_name for d in demo.fns.values() if d.api_visibility == "public"}
-    assert {"classify", "feature_maps", "inception_branches"} <= names
+    assert {"classify", "feature_maps", "inception_branches", "residual_blocks", "finetune", "finetune_stop",
+            "finetune_use", "finetune_forget"} <= names
     monkeypatch.delenv("GRADIO_SERVER_NAME", raising=False)
     monkeypatch.delenv("GRADIO_SERVER_PORT", raising=False)
-    kwargs = ui.launch_kwargs()
+    kwargs = layout.launch_kwargs()
     assert kwargs["server_name"] == "127.0.0.1" and kwargs["server_port"] == 7860 and kwargs["max_file_size"]

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from cnndemo import viz
-from cnndemo.inspection import ResidualView
+from cnndemo.inspection import render as viz
+from cnndemo.inspection.analysis import ResidualView
 
 
 def test_strongest_first_order():

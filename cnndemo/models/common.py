@@ -52,7 +52,11 @@ class Preprocess(nn.Module):
 
 
 class ImageClassifier(nn.Module):
-    """A pretrained model as the app uses it: ``prep`` (padding, normalisation) then ``net``."""
+    """A pretrained model as the app uses it: ``prep`` (padding, normalisation) then ``net``.
+
+    The network's own declarations are passed through: ``get_classifier()`` (the final Linear),
+    ``trainable_tail()`` (what trains when the rest is frozen) and ``channels_last``.
+    """
 
     def __init__(self, net: nn.Module, mean: float, std: float, pad: int = 0):
         super().__init__()
@@ -61,6 +65,21 @@ class ImageClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(self.prep(x))
+
+    def get_classifier(self) -> nn.Linear:
+        return self.net.get_classifier()
+
+    def trainable_tail(self) -> list[nn.Module]:
+        return self.net.trainable_tail()
+
+    @property
+    def channels_last(self) -> bool:
+        return getattr(self.net, "channels_last", True)
+
+
+def short_name(name: str) -> str:
+    """A layer's name without the ``net.`` prefix of :class:`ImageClassifier` (``net.layer1.0`` -> ``layer1.0``)."""
+    return name.removeprefix("net.")
 
 
 @dataclass(frozen=True)
@@ -92,7 +111,7 @@ def visual_layers(model: nn.Module) -> list[VisualLayer]:
         kind = getattr(module, "visual_kind", "conv" if isinstance(module, nn.Conv2d) else None)
         if kind is None or any(name.startswith(c + ".") for c in containers):
             continue
-        short = name.removeprefix("net.")
+        short = short_name(name)
         out.append(VisualLayer(name, kind, f"{short} ({kind})"))
         if kind in ("inception", "residual", "conv"):
             containers.append(name)

@@ -63,11 +63,22 @@ class InceptionNet(nn.Module):
         x = x.view(in_size, -1)  # N x 1408
         return self.fc(x)
 
+    channels_last = False  # ``view`` above needs contiguous NCHW
+
+    def get_classifier(self) -> nn.Linear:
+        return self.fc
+
+    def trainable_tail(self) -> list[nn.Module]:
+        """The second Inception module and fc."""
+        return [self.incep2, self.fc]
+
 
 class CourseResidualBlock(nn.Module):
     """y = relu(conv3x3(x)); y = conv3x3(y); out = relu(x + y). Channels and size kept."""
 
     visual_kind = "residual"
+    residual_branch = "conv2"  # its output is F(x)
+    shortcut_branch = None  # the identity
 
     def __init__(self, channels: int):
         super().__init__()
@@ -104,3 +115,12 @@ class ResidualNet(nn.Module):
         x = self.rblock2(x)  # N x 32 x 4 x 4
         x = x.view(in_size, -1)  # N x 512
         return self.fc(x)
+
+    channels_last = False  # ``view`` above needs contiguous NCHW
+
+    def get_classifier(self) -> nn.Linear:
+        return self.fc
+
+    def trainable_tail(self) -> list[nn.Module]:
+        """The second residual block and fc."""
+        return [self.rblock2, self.fc]

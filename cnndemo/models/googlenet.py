@@ -138,3 +138,10 @@ class GoogLeNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.inception(self.conv2(self.conv1(x))))
+
+    def get_classifier(self) -> nn.Linear:
+        return self.head[-1]
+
+    def trainable_tail(self) -> list[nn.Module]:
+        """Inception 5b and the head."""
+        return [self.inception[-1], self.head]

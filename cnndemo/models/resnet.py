@@ -27,6 +27,8 @@ class BasicBlock(nn.Module):
     """
 
     visual_kind = "residual"
+    residual_branch = "residual"  # the submodule computing F(x)
+    shortcut_branch: str | None = "shortcut"  # the submodule computing shortcut(x)
     expansion = 1
 
     def __init__(self, in_c: int, out_c: int, stride: int = 1):
@@ -98,3 +100,10 @@ class ResNet(nn.Module):
         x = self.stem(x)
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.fc(torch.flatten(self.avgpool(x), 1))
+
+    def get_classifier(self) -> nn.Linear:
+        return self.fc
+
+    def trainable_tail(self) -> list[nn.Module]:
+        """Stage 4 and fc."""
+        return [self.layer4, self.fc]

@@ -95,3 +95,10 @@ class VGG(nn.Module):
 
     def forward(self, x):
         return self.classifier(self.avgpool(self.features(x)))
+
+    def get_classifier(self) -> nn.Linear:
+        return self.classifier[-1]
+
+    def trainable_tail(self) -> list[nn.Module]:
+        """The last conv block and the fully connected classifier."""
+        return [self.features[-1], self.classifier]

@@ -2,14 +2,14 @@
 
 The main app calls :func:`build_finetune_tab` inside its ``gr.Tabs()`` block::
 
-    session_models = gr.State({})          # {"arch/dataset": (model, meta)} for this browser session
+    session = gr.State(SessionModels(), time_to_live=..., delete_callback=SessionModels.release)
     with gr.Tabs():
         ...
-        build_finetune_tab(session_models, models)   # models.get(arch, dataset) -> (model, meta); models.device
+        build_finetune_tab(session, models)   # models.get(arch, dataset) -> (model, meta); models.device
 
 It registers the streaming endpoint ``/finetune`` (and ``/finetune_stop``, ``/finetune_use``,
-``/finetune_forget``). All training logic lives in :mod:`cnndemo.finetune`; this module maps
-its events onto components.
+``/finetune_forget``). All training logic lives in :mod:`cnndemo.finetune` (which calls
+:mod:`cnndemo.train`); this module maps its events onto components.
 """
 
 from __future__ import annotations
@@ -21,26 +21,21 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from cnndemo.data import CLASSES, DATASET_TITLES
-from cnndemo.finetune import (BATCH_RANGE, EPOCHS_RANGE, START_LABELS, STARTS, SUBSET_RANGE, FineTuneSpec,
-                              Outcome, run_finetune)
-from cnndemo.finetune_sessions import DeviceQueue, SessionRegistry
-from cnndemo.finetune_viz import Curves, confusion_figure, curves_figure, feature_grid, format_seconds, progress_html
-from cnndemo.models import ARCHS
+from cnndemo import catalog
+from cnndemo.finetune.runs import DeviceQueue, RunRegistry
+from cnndemo.finetune.session import run_finetune
+from cnndemo.finetune.spec import BATCH_RANGE, EPOCHS_RANGE, START_LABELS, STARTS, SUBSET_RANGE, FineTuneSpec
+from cnndemo.finetune.store import Outcome, SessionModels
+from cnndemo.app.finetune_plots import Curves, confusion_figure, curves_figure, format_seconds, progress_html
+from cnndemo.inspection.render import channel_grid, input_image
+from cnndemo.models import short_name
 
-# Process-wide: one queue per device, one registry of sessions (fine-tuned models live 1 hour after last use).
-REGISTRY = SessionRegistry(ttl=3600.0)
+# Process-wide: one queue per device, one registry of running fine-tunes (the models live in each session's store).
+REGISTRY = RunRegistry()
 QUEUE = DeviceQueue()
 CURVE_INTERVAL_S = 5.0  # redraw the curves at most this often while an epoch runs (and at every epoch end)
 PROGRESS_INTERVAL_S = 0.5  # send progress updates at most twice a second (the loop reports more often)
 
-ARCH_LABELS = {
-    "vgg11": "VGG-11",
-    "googlenet": "GoogLeNet",
-    "resnet18": "ResNet-18",
-    "inception_net": "Course Inception net",
-    "residual_net": "Course residual net",
-}
 OUTPUT_NAMES = ("status", "progress", "curves", "accuracies", "features", "comparison", "confusion", "checkpoint",
                 "metrics")
 
@@ -65,7 +60,7 @@ class TabView:
 
     def __init__(self, spec: FineTuneSpec, curve_interval: float = CURVE_INTERVAL_S):
         self.spec = spec
-        self.classes = CLASSES.get(spec.dataset, [str(i) for i in range(10)])
+        self.classes = list(catalog.DATASETS[spec.dataset].classes if spec.dataset in catalog.DATASETS else range(10))
         self.curves = Curves(epochs=spec.epochs)
         self.curve_interval = curve_interval
         self.last_curve = 0.0
@@ -84,7 +79,7 @@ class TabView:
         return f"**Held-out accuracy** ({n} images never trained on)\n\n| | accuracy |\n|---|---|\n" + "\n".join(rows)
 
     def _features(self, maps: np.ndarray, caption: str) -> list:
-        self.gallery.append((feature_grid(maps), caption))
+        self.gallery.append((channel_grid(maps, max_channels=16, cols=4, cell=56, strongest=False), caption))
         return list(self.gallery)
 
     def _curves(self, force: bool) -> Any:
@@ -122,12 +117,12 @@ class TabView:
         self.curves.add_epoch(0, ev["acc_before"])
         self.epoch_accs.append((0, ev["acc_before"]))
         label = self.classes[ev["example_label"]]
-        example = feature_grid(ev["example"][None].astype(np.float32), cols=1, cell=112, cmap="gray")
+        example = input_image(ev["example"].astype(np.float32) / 255, factor=4)
         self.gallery.append((example, f"the fixed example: “{label}”"))
-        features = self._features(ev["features"], f"{ev['feature_layer'].removeprefix('net.')}: before training")
+        features = self._features(ev["features"], f"{short_name(ev['feature_layer'])}: before training")
         trainable = f"{ev['trainable_params']:,} of {ev['params']:,}" if ev["trainable_params"] != ev["params"] \
             else f"all {ev['params']:,}"
-        status = (f"Training **{ARCH_LABELS[self.spec.arch]}** on {DATASET_TITLES[self.spec.dataset]} "
+        status = (f"Training **{catalog.arch(self.spec.arch).label}** on {catalog.dataset(self.spec.dataset).title} "
                   f"({ev['train_size']:,} images, {trainable} parameters) on {ev['device']}.")
         return self._out(status=status, progress=progress_html(0, "starting…"), curves=self._curves(True),
                          accuracies=self._accuracy_table(), features=features, comparison="", confusion=None,
@@ -171,12 +166,13 @@ class TabView:
                      "Press **Use in the other tabs** to classify and inspect with this model (this browser session only), "
                      "or download the checkpoint (load it with `cnndemo.checkpoints.load_checkpoint`).")
         verb = "Stopped" if o.stopped else "Done"
-        status = f"**{verb}:** {ARCH_LABELS[o.spec.arch]} on {DATASET_TITLES[o.spec.dataset]}, {100 * o.acc_after:.2f}% held-out."
+        status = (f"**{verb}:** {catalog.arch(o.spec.arch).label} on {catalog.dataset(o.spec.dataset).title}, "
+                  f"{100 * o.acc_after:.2f}% held-out.")
         metrics = {"phase": "done", "acc_before": o.acc_before, "acc_after": o.acc_after, "test_accuracy": test,
                    "epochs_done": o.epochs_done, "stopped": o.stopped, "seconds": round(o.seconds, 2),
                    "images_per_sec": round(o.images_per_sec, 1), "confusion_before": o.confusion_before.tolist(),
                    "confusion_after": o.confusion_after.tolist(), "history": o.meta.get("history", []),
-                   "points": self.curves.points, "key": o.key}
+                   "points": self.curves.points, "key": "/".join(o.key)}
         return self._out(status=status, progress=progress_html(1.0, f"{verb.lower()} · {format_seconds(o.seconds)}"),
                          curves=curves_figure(self.curves), accuracies=self._accuracy_table(),
                          comparison="\n\n".join(lines),
@@ -186,24 +182,28 @@ class TabView:
 
 
 def finetune_events(spec: FineTuneSpec, session: str, models: Any, curve_interval: float = CURVE_INTERVAL_S,
-                    registry: SessionRegistry = REGISTRY, queue: DeviceQueue = QUEUE) -> Iterator[tuple]:
+                    registry: RunRegistry = REGISTRY, queue: DeviceQueue = QUEUE,
+                    store: SessionModels | None = None) -> Iterator[tuple]:
     """The tab's handler body: run a fine-tune for ``session`` and yield output tuples (see ``OUTPUT_NAMES``)."""
     view = TabView(spec, curve_interval)
-    for event in run_finetune(spec, session, models.get, registry, queue, device=getattr(models, "device", None)):
+    for event in run_finetune(spec, session, models.get, registry, queue, device=getattr(models, "device", None),
+                              store=store):
         out = view.update(event)
         if out is not None:
             yield out
 
 
-def build_finetune_tab(session_models: gr.State, models: Any) -> None:
+def build_finetune_tab(session_state: gr.State, models: Any) -> None:
     """Create the "Fine-tune" tab (call inside the app's ``gr.Tabs()``); registers ``/finetune`` and friends."""
     d = FineTuneSpec()
     with gr.Tab("Fine-tune", id="finetune", elem_id="finetune-tab"):
         gr.Markdown(INTRO)
         with gr.Row():
             with gr.Column(scale=1, min_width=280):
-                arch = gr.Dropdown([(ARCH_LABELS[a], a) for a in ARCHS], value=d.arch, label="Network")
-                dataset = gr.Radio([(DATASET_TITLES[k], k) for k in CLASSES], value=d.dataset, label="Dataset")
+                arch = gr.Dropdown([(a.label, a.name) for a in catalog.ARCHITECTURES.values()], value=d.arch,
+                                   label="Network")
+                dataset = gr.Radio([(ds.title, ds.name) for ds in catalog.DATASETS.values()], value=d.dataset,
+                                   label="Dataset")
                 start = gr.Radio([(START_LABELS[s], s) for s in STARTS], value=d.start, label="Start from")
                 epochs = gr.Slider(*EPOCHS_RANGE, value=d.epochs, step=1, label="Epochs", elem_id="finetune-epochs")
                 subset = gr.Slider(*SUBSET_RANGE, value=d.subset, step=1000, label="Training images (subset size)",
@@ -240,7 +240,7 @@ def build_finetune_tab(session_models: gr.State, models: Any) -> None:
                     metrics = gr.JSON(elem_id="finetune-metrics")
 
         def finetune(arch: str, dataset: str, start: str, epochs: float, lr: float, batch_size: float,
-                     optimizer: str, subset: float, augment: bool, freeze: bool,
+                     optimizer: str, subset: float, augment: bool, freeze: bool, store: SessionModels | None,
                      request: gr.Request) -> Iterator[tuple]:
             """
             Fine-tune a network for a few epochs and stream its progress; the last update has the final metrics
@@ -261,7 +261,7 @@ def build_finetune_tab(session_models: gr.State, models: Any) -> None:
             spec = FineTuneSpec(arch=arch, dataset=dataset, start=start, epochs=int(epochs), lr=float(lr or 0),
                                 batch_size=int(batch_size), optimizer=optimizer, subset=int(subset),
                                 augment=bool(augment), freeze=bool(freeze))
-            yield from finetune_events(spec, _session(request), models)
+            yield from finetune_events(spec, _session(request), models, store=store)
 
         def stop(request: gr.Request) -> str:
             """Stop this session's fine-tune after the current step (the last completed epoch is kept)."""
@@ -269,31 +269,27 @@ def build_finetune_tab(session_models: gr.State, models: Any) -> None:
                 return "Stopping… (the weights of the last completed epoch are kept)"
             return "Nothing is training in this session."
 
-        def use(store: dict | None, request: gr.Request) -> tuple[dict, str]:
-            """Put this session's fine-tuned model into ``session_models`` for the other tabs."""
-            store = store if store is not None else {}
-            outcome = REGISTRY.outcome(_session(request))
+        def use(store: SessionModels | None) -> tuple[SessionModels | None, str]:
+            """Let the other tabs use this session's latest fine-tuned model (this browser session only)."""
+            outcome = store.use() if store is not None else None
             if outcome is None:
                 return store, "Nothing fine-tuned yet in this session (or it expired): press **Start** first."
-            REGISTRY.publish(_session(request), store, outcome.key, (outcome.model, outcome.meta))
-            return store, (f"The other tabs now use your fine-tuned **{ARCH_LABELS[outcome.spec.arch]}** for "
-                           f"{DATASET_TITLES[outcome.spec.dataset]} ({100 * outcome.acc_after:.2f}% held-out), "
+            return store, (f"The other tabs now use your fine-tuned **{catalog.arch(outcome.spec.arch).label}** for "
+                           f"{catalog.dataset(outcome.spec.dataset).title} ({100 * outcome.acc_after:.2f}% held-out), "
                            "in this browser session only.")
 
-        def forget(store: dict | None, request: gr.Request) -> tuple[dict, str]:
-            """Remove this session's fine-tuned models from the other tabs (they use the pretrained ones again)."""
-            store = store if store is not None else {}
-            removed = [k for k, v in list(store.items()) if isinstance(v, tuple) and "finetune" in v[1]]
-            for key in removed:
-                store.pop(key)
+        def forget(store: SessionModels | None) -> tuple[SessionModels | None, str]:
+            """The other tabs use the pretrained models again."""
+            removed = store.forget() if store is not None else 0
             return store, ("The other tabs use the pretrained models again." if removed
                            else "The other tabs already use the pretrained models.")
 
         outputs = [status, progress, curves, accuracies, features, comparison, confusion, checkpoint, metrics]
-        start_btn.click(finetune, [arch, dataset, start, epochs, lr, batch_size, optimizer, subset, augment, freeze],
+        start_btn.click(finetune, [arch, dataset, start, epochs, lr, batch_size, optimizer, subset, augment, freeze,
+                                   session_state],
                         outputs, api_name="finetune", concurrency_limit=8, concurrency_id="finetune",
                         show_progress="hidden")
         stop_btn.click(stop, None, status, api_name="finetune_stop", concurrency_limit=None, show_progress="hidden")
-        use_btn.click(use, session_models, [session_models, use_msg], api_name="finetune_use", concurrency_limit=None)
-        forget_btn.click(forget, session_models, [session_models, use_msg], api_name="finetune_forget",
+        use_btn.click(use, session_state, [session_state, use_msg], api_name="finetune_use", concurrency_limit=None)
+        forget_btn.click(forget, session_state, [session_state, use_msg], api_name="finetune_forget",
                          concurrency_limit=None)

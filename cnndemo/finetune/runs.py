@@ -1,4 +1,4 @@
-"""Who may train when, and whose model is whose: stop flags, the per-device queue, the session registry.
+"""Who may train when: stop flags, the per-device queue, and the registry of running fine-tunes.
 
 Plain Python (no gradio, no torch). Nothing here is held while a model classifies: the
 locks below guard small dictionaries for microseconds, never a training run.
@@ -12,8 +12,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -126,122 +125,42 @@ class DeviceQueue:
             return len(self._lines.get(device, []))
 
 
-@dataclass
-class SessionEntry:
-    """What one browser session owns."""
+class RunRegistry:
+    """Which session is training: one run at a time per session, and its stop flag.
 
-    last_seen: float
-    stop: StopSignal | None = None
-    outcome: Any = None  # cnndemo.finetune.Outcome of the latest finished run
-    published: list[tuple[dict, str, Any]] = field(default_factory=list)  # (session_models, key, value) we wrote
-
-
-class SessionRegistry:
-    """Per-session fine-tuned models, freed ``ttl`` seconds after the session was last seen.
-
-    Every access sweeps expired sessions: their outcome (model, checkpoint file) is dropped,
-    and the keys they published into the app's ``session_models`` dicts are removed, so the
-    fine-tuned weights can be garbage-collected even if the browser never comes back.
+    The fine-tuned models themselves are not here: they live in the session's
+    :class:`~cnndemo.finetune.store.SessionModels` (Gradio frees it with the session).
     """
 
-    def __init__(self, ttl: float = 3600.0, clock: Callable[[], float] = time.monotonic):
-        self.ttl = ttl
-        self.clock = clock
+    def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._sessions: dict[str, SessionEntry] = {}
-
-    def _entry(self, session: str) -> SessionEntry:
-        now = self.clock()
-        entry = self._sessions.get(session)
-        if entry is None:
-            entry = self._sessions[session] = SessionEntry(now)
-        entry.last_seen = now
-        return entry
-
-    def sweep(self) -> list[str]:
-        """Evict sessions not seen for ``ttl`` seconds (unless training); return their ids."""
-        now = self.clock()
-        with self._lock:
-            expired = [s for s, e in self._sessions.items()
-                       if now - e.last_seen > self.ttl and (e.stop is None)]
-            entries = [self._sessions.pop(s) for s in expired]
-        for entry in entries:
-            _release(entry)
-        return expired
+        self._runs: dict[str, StopSignal] = {}
 
     def begin_run(self, session: str) -> StopSignal:
         """A fresh stop flag for a new run of ``session``; ``RuntimeError`` if the session is already training."""
-        self.sweep()
         with self._lock:
-            entry = self._entry(session)
-            if entry.stop is not None:
+            if session in self._runs:
                 raise RuntimeError("A fine-tune is already running in this session: press Stop first.")
-            entry.stop = StopSignal()
-            return entry.stop
+            stop = self._runs[session] = StopSignal()
+            return stop
 
     def end_run(self, session: str, stop: StopSignal) -> None:
         """The run with ``stop`` is over."""
         stop.cleanup()
         with self._lock:
-            entry = self._entry(session)
-            if entry.stop is stop:
-                entry.stop = None
+            if self._runs.get(session) is stop:
+                del self._runs[session]
 
     def request_stop(self, session: str) -> bool:
         """Set the session's stop flag; False when it has no run."""
         with self._lock:
-            entry = self._sessions.get(session)
-            stop = entry.stop if entry else None
+            stop = self._runs.get(session)
         if stop is None:
             return False
         stop.set()
         return True
 
-    def set_outcome(self, session: str, outcome: Any) -> None:
-        """Keep ``outcome`` as the session's latest fine-tuned model (the previous one is released)."""
+    def running(self) -> list[str]:
+        """Ids of the sessions training or waiting to train."""
         with self._lock:
-            entry = self._entry(session)
-            old, entry.outcome = entry.outcome, outcome
-        if old is not None and old is not outcome:
-            _delete_file(getattr(old, "checkpoint", None))
-
-    def outcome(self, session: str) -> Any:
-        """The session's latest outcome, or None."""
-        self.sweep()
-        with self._lock:
-            entry = self._sessions.get(session)
-            if entry is None:
-                return None
-            entry.last_seen = self.clock()
-            return entry.outcome
-
-    def publish(self, session: str, store: dict, key: str, value: Any) -> None:
-        """``store[key] = value`` and remember it, so eviction removes it again."""
-        store[key] = value
-        with self._lock:
-            entry = self._entry(session)
-            entry.published.append((store, key, value))
-
-    def sessions(self) -> list[str]:
-        """Ids of the sessions currently held."""
-        with self._lock:
-            return list(self._sessions)
-
-
-def _delete_file(path: str | os.PathLike | None) -> None:
-    if path:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
-
-
-def _release(entry: SessionEntry) -> None:
-    """Drop everything an evicted session owned."""
-    if entry.outcome is not None:
-        _delete_file(getattr(entry.outcome, "checkpoint", None))
-    for store, key, value in entry.published:
-        if store.get(key) is value:  # still ours (not replaced by a newer value)
-            store.pop(key, None)
-    entry.outcome = None
-    entry.published.clear()
+            return list(self._runs)

@@ -1,4 +1,4 @@
-"""The pretrained models the app serves, loaded once at start-up (no gradio here)."""
+"""The zoo: the pretrained models the app serves, loaded once at start-up, and which model a session uses (no gradio)."""
 
 from __future__ import annotations
 
@@ -9,19 +9,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnndemo.checkpoints import DATASET_NAMES, checkpoint_path, list_pretrained, load_pretrained
-from cnndemo.data import DATASET_TITLES  # noqa: F401 - re-exported for the views
+from cnndemo import catalog
 from cnndemo.device import device_name, pick_device
-from cnndemo.models import ARCHS
-
-ARCH_TITLES: dict[str, str] = {
-    "vgg11": "VGG-11",
-    "googlenet": "GoogLeNet (Inception v1)",
-    "resnet18": "ResNet-18",
-    "inception_net": "Course Inception net (seed 002)",
-    "residual_net": "Course residual net (seed 002)",
-}
-
+from cnndemo.finetune.store import SessionModels
+from cnndemo.train.checkpoints import checkpoint_path, list_pretrained, load_pretrained
 
 Entry = tuple[nn.Module, dict[str, Any]]
 
@@ -41,8 +32,9 @@ class ModelZoo:
       readable message when the checkpoint is missing.
     * ``has(arch, dataset) -> bool``; ``available``: the loaded (arch, dataset) pairs, zoo order;
       ``missing``: the pairs without a checkpoint.
-    * ``resolve(arch, dataset, session_models) -> (model, meta, from_session)``: the browser
-      session's fine-tuned model for ``"arch/dataset"`` when there is one, else the pretrained.
+    * ``resolve(arch, dataset, session) -> (model, meta, from_session)``: the browser session's
+      fine-tuned model (from its :class:`~cnndemo.finetune.store.SessionModels`) when there is one,
+      else the pretrained.
     * ``device`` (``torch.device``), ``device_label`` (e.g. ``"CPU: AMD EPYC ... (2 threads)"``),
       ``load_seconds``.
     """
@@ -75,7 +67,7 @@ class ModelZoo:
 
     @property
     def missing(self) -> list[tuple[str, str]]:
-        return [(a, d) for a in ARCHS for d in DATASET_NAMES if (a, d) not in self.entries]
+        return [pair for pair in catalog.pairs() if pair not in self.entries]
 
     def has(self, arch: str, dataset: str) -> bool:
         return (arch, dataset) in self.entries
@@ -84,7 +76,8 @@ class ModelZoo:
         """``(model, meta)`` of the pretrained ``arch`` on ``dataset``."""
         if (arch, dataset) in self.entries:
             return self.entries[(arch, dataset)]
-        title = ARCH_TITLES.get(arch, arch)
+        catalog.dataset(dataset)  # ValueError naming the choices
+        title = catalog.arch(arch).title
         if (arch, dataset) in self.errors:
             raise MissingModel(f"The {title} checkpoint for {dataset} could not be loaded ({self.errors[(arch, dataset)]}).")
         raise MissingModel(
@@ -92,11 +85,10 @@ class ModelZoo:
             f"Train it with `python -m cnndemo.train --arch {arch} --dataset {dataset}`."
         )
 
-    def resolve(self, arch: str, dataset: str, session_models: dict | None = None) -> tuple[nn.Module, dict[str, Any], bool]:
-        """The session's fine-tuned model for ``arch/dataset`` if present, else the pretrained one."""
-        key = f"{arch}/{dataset}"
-        if session_models and key in session_models:
-            model, meta = session_models[key]
-            return model, meta, True
+    def resolve(self, arch: str, dataset: str, session: SessionModels | None = None) -> tuple[nn.Module, dict[str, Any], bool]:
+        """The session's fine-tuned model for ``arch`` on ``dataset`` if it uses one, else the pretrained one."""
+        found = session.get(arch, dataset) if session is not None else None
+        if found is not None:
+            return *found, True
         model, meta = self.get(arch, dataset)
         return model, meta, False

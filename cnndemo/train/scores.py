@@ -1,6 +1,6 @@
 """Evaluate every pretrained checkpoint: full test-set accuracy, parameters, file size, CPU batch-1 latency.
 
-    python -m cnndemo.evaluate [--runs 200] [--markdown]
+    python -m cnndemo.train.scores [--runs 200] [--markdown]
 """
 
 from __future__ import annotations
@@ -12,16 +12,13 @@ import time
 
 import torch
 
-from cnndemo.checkpoints import checkpoint_path, list_pretrained, load_pretrained
-from cnndemo.train import evaluate, load_test
+from cnndemo import catalog
+from cnndemo.data.datasets import load_test
+from cnndemo.train.checkpoints import checkpoint_path, list_pretrained, load_pretrained
+from cnndemo.train.evaluation import evaluate
 
-# Accuracy bars the committed checkpoints must meet (fractions of the 10,000 test images).
-ACCURACY_BARS: dict[tuple[str, str], float] = {
-    **{(a, "mnist"): 0.9940 for a in ("vgg11", "googlenet", "resnet18")},
-    **{(a, "fashion_mnist"): 0.930 for a in ("vgg11", "googlenet", "resnet18")},
-    **{(a, "mnist"): 0.990 for a in ("inception_net", "residual_net")},
-    **{(a, "fashion_mnist"): 0.905 for a in ("inception_net", "residual_net")},
-}
+# Accuracy bars the committed checkpoints must meet (fractions of the 10,000 test images), from the catalog.
+ACCURACY_BARS: dict[tuple[str, str], float] = {(a, d): catalog.arch(a).bars[d] for a, d in catalog.pairs()}
 
 
 @torch.inference_mode()
@@ -56,7 +53,7 @@ def rows(runs: int = 200) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cnndemo.evaluate", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m cnndemo.train.scores", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200, help="timed batch-1 forward passes per model")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     args = parser.parse_args(argv)

@@ -91,24 +91,6 @@ def confusion_figure(before: np.ndarray, after: np.ndarray, classes: list[str],
     return fig
 
 
-def feature_grid(maps: np.ndarray, cols: int = 4, cell: int = 56, gap: int = 2, cmap: str = "viridis") -> np.ndarray:
-    """Channels C x H x W as one RGB uint8 grid: each map min-max scaled, coloured, upscaled nearest-neighbour."""
-    c, h, w = maps.shape
-    rows = -(-c // cols)
-    scale = max(1, cell // max(h, w))
-    ch, cw = h * scale, w * scale
-    lut = (colormaps[cmap](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
-    grid = np.full((rows * (ch + gap) - gap, cols * (cw + gap) - gap, 3), 255, np.uint8)
-    for k in range(c):
-        m = maps[k].astype(np.float32)
-        lo, hi = float(m.min()), float(m.max())
-        idx = ((m - lo) / (hi - lo) * 255).astype(np.uint8) if hi > lo else np.zeros_like(m, np.uint8)
-        tile = lut[idx].repeat(scale, 0).repeat(scale, 1)
-        r, q = divmod(k, cols)
-        grid[r * (ch + gap): r * (ch + gap) + ch, q * (cw + gap): q * (cw + gap) + cw] = tile
-    return grid
-
-
 def progress_html(fraction: float, text: str) -> str:
     """A progress bar with a caption (``fraction`` in 0..1)."""
     pct = max(0.0, min(1.0, fraction)) * 100

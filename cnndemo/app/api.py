@@ -1,0 +1,109 @@
+"""The named HTTP endpoints over the pretrained models: ``/classify``, ``/feature_maps``, ``/inception_branches``,
+``/residual_blocks``. Each is a plain function over :mod:`cnndemo.app.views`; input and name problems become
+``gr.Error`` with the view's message (never a stack trace).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import gradio as gr
+
+from cnndemo import catalog
+from cnndemo.app import views
+from cnndemo.app.zoo import ModelZoo
+from cnndemo.data.decode import InputError
+
+
+class ImageFile(gr.Image):
+    """A ``gr.Image`` that passes the uploaded file's path on untouched.
+
+    ``gr.Image`` would open and convert the file itself (dropping alpha, 16-bit depth and CMYK,
+    and failing with a generic error on unreadable files); :mod:`cnndemo.data.decode` does all of
+    that with clear messages instead.
+    """
+
+    is_template = True  # same front-end component as gr.Image
+
+    def preprocess(self, payload):
+        if payload is not None and getattr(payload, "path", None):
+            return str(payload.path)
+        return super().preprocess(payload)
+
+
+def api_errors(fn):
+    """Turn input, name and model problems into gr.Error (a clean message for API clients and the UI)."""
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (InputError, LookupError, ValueError) as exc:
+            raise gr.Error(str(exc).strip("'\"")) from None
+
+    return wrapped
+
+
+def endpoints(zoo: ModelZoo) -> dict[str, Any]:
+    """The endpoint functions by API name."""
+
+    @api_errors
+    def classify(image: str, arch: str, dataset: str) -> dict[str, float]:
+        """Top-5 classes of the image for the pretrained ``arch`` on ``dataset``."""
+        return views.predict(zoo, image, arch, dataset).top
+
+    @api_errors
+    def feature_maps(image: str, arch: str, dataset: str, layer: str) -> tuple[Any, dict]:
+        """Channel grid (PNG) of ``layer`` and its per-channel max activations, strongest first."""
+        grid, _caption, fm = views.feature_view(zoo, image, arch, dataset, layer or None)
+        maxes = fm.channel_max
+        return grid, {
+            "layer": fm.layer.name, "kind": fm.layer.kind, "shape": list(fm.maps.shape),
+            "channels": [{"index": i, "max": round(float(maxes[i]), 5)} for i in fm.strongest()],
+        }
+
+    @api_errors
+    def inception_branches(image: str, arch: str, dataset: str, module: str) -> tuple[list, dict]:
+        """The four branch grids (PNG) of an Inception module, with channel counts and energy shares."""
+        grids, _table, view = views.branches_view(zoo, image, arch, dataset, module or None)
+        return [(g, b.label) for g, b in zip(grids, view.branches)], {
+            "module": view.module, "out_channels": view.out_channels,
+            "branches": [{"name": b.name, "label": b.label, "channels": b.channels,
+                          "energy_share": round(b.energy_share, 5)} for b in view.branches],
+        }
+
+    @api_errors
+    def residual_blocks(image: str, arch: str, dataset: str) -> tuple[Any, dict]:
+        """x | F(x) | out per residual block (PNG) and ‖F(x)‖/‖x‖ per block."""
+        fig, _table, blocks = views.residual_view(zoo, image, arch, dataset)
+        return fig, {"blocks": [{"name": b.name, "x_shape": list(b.x.shape), "out_shape": list(b.out.shape),
+                                 "ratio": round(b.ratio, 5)} for b in blocks]}
+
+    return {"classify": classify, "feature_maps": feature_maps, "inception_branches": inception_branches,
+            "residual_blocks": residual_blocks}
+
+
+def build_api(zoo: ModelZoo) -> None:
+    """Hidden components and the named API endpoints (call inside the Blocks)."""
+    fns = endpoints(zoo)
+    with gr.Column(visible=False):
+        image = ImageFile(type="filepath", label="image")
+        arch = gr.Dropdown(list(catalog.ARCHITECTURES), value=next(iter(catalog.ARCHITECTURES)), label="arch")
+        dataset = gr.Dropdown(list(catalog.DATASETS), value=views.DEFAULT_DATASET, label="dataset")
+        layer = gr.Textbox(label="layer")
+        module = gr.Textbox(label="module")
+        label = gr.Label(num_top_classes=10, label="prediction")
+        grid = gr.Image(format="png", type="pil", label="feature maps")
+        info = gr.JSON(label="info")
+        gallery = gr.Gallery(format="png", type="pil", label="branches")
+        res_fig = gr.Image(format="png", type="pil", label="residual blocks")
+        buttons = {name: gr.Button(visible=False) for name in fns}
+    wiring = {
+        "classify": ([image, arch, dataset], label),
+        "feature_maps": ([image, arch, dataset, layer], [grid, info]),
+        "inception_branches": ([image, arch, dataset, module], [gallery, info]),
+        "residual_blocks": ([image, arch, dataset], [res_fig, info]),
+    }
+    for name, (inputs, outputs) in wiring.items():
+        buttons[name].click(fns[name], inputs, outputs, api_name=name)

@@ -1,0 +1,226 @@
+"""The app's page: the input panel (draw / upload / examples), a tab per network, Device and Fine-tune tabs,
+and the hidden API endpoints; plus ``launch_kwargs`` for ``demo.launch()``.
+
+A thin layer: the network tabs are :mod:`cnndemo.app.network_tab`, the endpoints :mod:`cnndemo.app.api`,
+the fine-tune tab :mod:`cnndemo.app.finetune_tab`; every handler is a plain function over
+:mod:`cnndemo.app.views`. Input problems become a warning toast and a note in the input panel.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import torch
+
+from cnndemo import catalog
+from cnndemo.app import views
+from cnndemo.app.api import ImageFile, build_api
+from cnndemo.app.finetune_tab import build_finetune_tab
+from cnndemo.app.network_tab import InputPanel, build_network_tab, current_source
+from cnndemo.app.zoo import ModelZoo
+from cnndemo.data.decode import MAX_UPLOAD_BYTES, BlankInput, InputError
+from cnndemo.data.framing import prepare
+from cnndemo.finetune.store import SessionModels
+from cnndemo.inspection import render
+from cnndemo.inspection.analysis import analyse
+from cnndemo.inspection.render import input_image
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+EXAMPLES = ROOT / "examples"
+SESSION_TTL_S = 3600  # a session's fine-tuned models are freed an hour after they were last set
+BLANK_HINT = "Draw a digit on the canvas, upload a picture, or click an example below."
+# Page-load script: make the brush the active canvas tool, so drawing works at once.
+SELECT_BRUSH_JS = """
+() => {
+  let tries = 0;
+  const timer = setInterval(() => {
+    const brush = document.querySelector('#canvas button[aria-label="Brush"]');
+    if (brush) { brush.click(); }
+    if (brush || ++tries > 100) clearInterval(timer);
+  }, 100);
+}
+"""
+
+CSS = """
+#hero {background: linear-gradient(120deg, #312e81 0%, #4f46e5 55%, #0ea5e9 100%); color: white;
+       border-radius: 16px; padding: 18px 24px; margin-bottom: 6px;}
+#hero h1 {color: white; margin: 0 0 4px 0; font-size: 1.9em;}
+#hero p {color: #e0e7ff; margin: 0;}
+#hero .badge {display: inline-block; background: rgba(255,255,255,.16); border: 1px solid rgba(255,255,255,.35);
+              border-radius: 999px; padding: 2px 12px; margin-top: 10px; font-size: .9em; color: white;}
+.pixelated img, .pixelated canvas {image-rendering: pixelated; image-rendering: crisp-edges;}
+#sees img {max-width: 224px; margin: auto;}
+#input-panel {position: sticky; top: 8px; align-self: flex-start;}
+.model-note {font-size: .95em;}
+.explain {background: #f8fafc; border-left: 4px solid #6366f1; border-radius: 8px; padding: 4px 14px;}
+.explain h3 {margin-top: 6px;}
+footer {display: none !important;}
+"""
+
+_ZOO: ModelZoo | None = None
+
+
+def get_models() -> ModelZoo:
+    """The process-wide :class:`~cnndemo.app.zoo.ModelZoo` (loaded on first call)."""
+    global _ZOO
+    if _ZOO is None:
+        _ZOO = ModelZoo.load()
+    return _ZOO
+
+
+def warm_up(zoo: ModelZoo, delay: float = 2.0) -> threading.Thread:
+    """In a daemon thread, after ``delay`` s: import matplotlib, run every model once and build the
+    torchinfo summaries, so the first visitor does not pay for them. Start-up itself does not wait."""
+
+    def work() -> None:
+        time.sleep(delay)
+        try:
+            blank = torch.zeros(1, 1, 28, 28)
+            blank[0, 0, 8:20, 12:16] = 1
+            render.lut(render.SEQUENTIAL), render.lut(render.DIVERGING)
+            for arch, dataset in zoo.available:
+                analyse(zoo.get(arch, dataset)[0], blank)
+            for arch in {a for a, _ in zoo.available}:
+                views.architecture(zoo, arch)
+        except Exception:  # noqa: BLE001 - warming is best effort; real requests report their own errors
+            pass
+
+    thread = threading.Thread(target=work, name="cnndemo-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+def example_files(dataset: str, per_class: int = 3) -> list[str]:
+    """Paths of the committed example PNGs of ``dataset``, ``per_class`` per class, round-robin over
+    the classes (so each page of ten examples shows every class once)."""
+    files = sorted((EXAMPLES / dataset).glob("*.png"))
+    by_class: dict[str, list[str]] = {}
+    for f in files:
+        by_class.setdefault(f.name.split("_", 1)[0], []).append(str(f))
+    classes = sorted(by_class, key=int)
+    return [by_class[c][k] for k in range(per_class) for c in classes if k < len(by_class[c])]
+
+
+# --------------------------------------------------------------------------- the input panel
+
+
+def _is_blank_canvas(value: Any) -> bool:
+    """True when the canvas value holds no drawing at all."""
+    if value is None:
+        return True
+    if isinstance(value, dict):
+        return value.get("composite") is None and not value.get("layers") and value.get("background") is None
+    return False
+
+
+def show_input(canvas: Any, upload: Any, source: str, dataset: str) -> tuple[Any, str]:
+    """(what the network sees, a note) for the shared input panel; input problems become a toast + note."""
+    value = current_source(canvas, upload, source)
+    if source != "upload" and _is_blank_canvas(value):
+        return None, BLANK_HINT
+    try:
+        prepared = prepare(value, dataset)
+    except BlankInput as exc:
+        return None, f"⚠️ {exc}" if source == "upload" else BLANK_HINT
+    except InputError as exc:
+        if source == "upload":
+            gr.Warning(str(exc))
+        return None, f"⚠️ {exc}"
+    notes = "; ".join(n for n in prepared.notes if source == "upload" or "background" not in n)
+    text = f"28 x 28, framed the {catalog.dataset(dataset).short} way"
+    return input_image(prepared.tensor), text + (f" ({notes})" if notes else "") + "."
+
+
+# --------------------------------------------------------------------------- layout
+
+
+def _header(zoo: ModelZoo) -> str:
+    missing = f" · {len(zoo.missing)} checkpoints missing" if zoo.missing else ""
+    return (
+        "<div id='hero'><h1>cnndemo: look inside a CNN</h1>"
+        "<p>Draw a digit or upload a picture of clothing, then watch VGG, GoogLeNet and ResNet classify it: "
+        "what each network sees, its feature maps, its Inception branches and residual blocks.</p>"
+        f"<span class='badge'>running on {zoo.device_label}{missing}</span></div>"
+    )
+
+
+def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
+    """The Blocks app. Loads the pretrained models (onto the best device) unless ``models`` is given."""
+    MODELS = models or get_models()
+    with gr.Blocks(title="cnndemo: look inside a CNN") as demo:
+        # This session's fine-tuned models; Gradio frees them (and their checkpoint folders) with the session.
+        session = gr.State(SessionModels(), time_to_live=SESSION_TTL_S, delete_callback=SessionModels.release)
+        active = gr.State(next(iter(catalog.TABS)))
+        source = gr.State("canvas")
+        gr.HTML(_header(MODELS))
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=4, min_width=340, elem_id="input-panel"):
+                dataset = gr.Radio([(d.title, d.name) for d in catalog.DATASETS.values()], value=views.DEFAULT_DATASET,
+                                   label="Dataset", elem_id="dataset")
+                with gr.Tabs(selected="draw") as input_tabs:
+                    with gr.Tab("Draw", id="draw") as draw_tab:
+                        canvas = gr.Sketchpad(
+                            type="numpy", image_mode="RGBA", format="png", canvas_size=(336, 336),
+                            brush=gr.Brush(default_size=14, colors=["#000000"], color_mode="fixed"),
+                            layers=False, transforms=(), label="Draw here (black ink)", elem_id="canvas",
+                        )
+                    with gr.Tab("Upload", id="upload"):
+                        upload = ImageFile(type="filepath", sources=["upload", "clipboard", "webcam"],
+                                          label=f"Any photo or image file (up to {MAX_UPLOAD_BYTES // 2**20} MB)",
+                                          elem_id="upload", height=336)
+                with gr.Row(equal_height=False):
+                    sees = gr.Image(label="What the network sees (28 x 28)", format="png", type="pil",
+                                    interactive=False, elem_id="sees", elem_classes="pixelated", height=240,
+                                    buttons=["download"])
+                    input_note = gr.Markdown(BLANK_HINT, elem_id="input-note")
+                with gr.Accordion("Examples: real test images", open=True):
+                    for ds in catalog.DATASETS.values():
+                        files = example_files(ds.name)
+                        if files:
+                            gr.Examples([[f, ds.name] for f in files], inputs=[upload, dataset], label=ds.title,
+                                        examples_per_page=10, visible_columns=[0], api_visibility="private")
+            with gr.Column(scale=7):
+                panel = InputPanel(canvas, upload, source, dataset, active, session)
+                with gr.Tabs(selected=next(iter(catalog.TABS))):
+                    tabs = [build_network_tab(MODELS, tab, panel) for tab in catalog.TABS.values()]
+                    with gr.Tab("Device", id="device"):
+                        device_md = gr.Markdown(views.device_report(MODELS))
+                        gr.Button("Refresh", size="sm").click(lambda: views.device_report(MODELS), None, device_md,
+                                                              api_visibility="private")
+                    build_finetune_tab(session, MODELS)
+
+        # Input events: remember which input is current, refresh the input panel and the visible tab.
+        show = {"fn": show_input, "inputs": [canvas, upload, source, dataset], "outputs": [sees, input_note],
+                "show_progress": "hidden", "api_visibility": "private", "trigger_mode": "always_last"}
+        canvas_ev = canvas.change(lambda: "canvas", None, source, queue=False, api_visibility="private")
+        upload_ev = upload.change(lambda u: ("upload" if u else "canvas", gr.Tabs(selected="upload") if u else gr.skip()),
+                                  upload, [source, input_tabs], queue=False, api_visibility="private")
+        for ev in (canvas_ev, upload_ev):
+            ev.then(**show)
+            for tab in tabs:
+                ev.then(**tab.event)
+        dataset.change(**show)
+        draw_tab.select(None, None, None, js=SELECT_BRUSH_JS, api_visibility="private")
+        build_api(MODELS)
+    warm_up(MODELS)
+    return demo
+
+
+def launch_kwargs() -> dict:
+    """Arguments for ``demo.launch()``: theme, css, host/port (GRADIO_SERVER_NAME / _PORT), upload limit."""
+    return {
+        "server_name": os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        "server_port": int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        "max_file_size": MAX_UPLOAD_BYTES,
+        "theme": gr.themes.Soft(primary_hue="indigo", secondary_hue="sky",
+                                font=["ui-sans-serif", "system-ui", "sans-serif"],
+                                font_mono=["ui-monospace", "DejaVu Sans Mono", "monospace"]),
+        "css": CSS,
+        "js": SELECT_BRUSH_JS,
+        "show_error": False,
+    }

@@ -1,0 +1,186 @@
+"""One network tab (VGG, GoogLeNet, ResNet): the prediction, the feature maps, the tab's own view (Inception
+branches or residual blocks), the explanation and the torchinfo summary.
+
+The tab's refresh handler is a plain function over :func:`cnndemo.app.views.network_view` (one analysis per
+input) that returns ``{component: value}``, so no output count is written down anywhere. Hidden tabs compute
+nothing; selecting a tab renders it from the last input.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from cnndemo import catalog
+from cnndemo.app import views
+from cnndemo.app.zoo import ModelZoo
+from cnndemo.data.decode import InputError
+
+BRANCH_SLOTS = 4  # an Inception module has four branches
+
+
+@dataclass
+class InputPanel:
+    """The shared input components every tab reads."""
+
+    canvas: Any
+    upload: Any
+    source: Any  # gr.State: "canvas" or "upload"
+    dataset: Any
+    active: Any  # gr.State: the visible tab's id
+    session: Any  # gr.State: SessionModels
+
+
+def current_source(canvas: Any, upload: Any, source: str) -> Any:
+    """The input the user means: the upload when ``source == "upload"``, else the canvas."""
+    return upload if source == "upload" and upload else canvas
+
+
+@dataclass
+class NetworkTab:
+    """A built tab: its components and the event (inputs, outputs, handler) that refreshes it."""
+
+    tab: catalog.Tab
+    arch: Any
+    label: Any
+    note: Any
+    fmap: Any
+    caption: Any
+    layer: Any
+    module: Any
+    branch_imgs: list
+    branch_table: Any
+    res_img: Any
+    res_table: Any
+    inputs: list
+    outputs: list
+    handler: Any
+
+    @property
+    def event(self) -> dict:
+        """Keyword arguments for ``.then(**event)`` / ``gr.on(..., **event)``."""
+        return {"fn": self.handler, "inputs": self.inputs, "outputs": self.outputs, "show_progress": "hidden",
+                "api_visibility": "private", "trigger_mode": "always_last", "concurrency_id": f"tab-{self.tab.id}"}
+
+
+def tab_values(zoo: ModelZoo, kind: str, value: Any, dataset: str, arch: str, layer: str | None,
+               module: str | None, session) -> dict[str, Any]:
+    """What a tab of ``kind`` shows for the current input, by name (one analysis): ``label``, ``note``, ``fmap``,
+    ``caption``, then ``branches`` (4 x (image, label)) + ``branch_table``, or ``res_img`` + ``res_table``.
+    Input and model problems leave the views empty (the input panel and the note say why)."""
+    out: dict[str, Any] = {"note": views.model_note(zoo, arch, dataset, session), "label": None, "fmap": None,
+                           "caption": ""}
+    if kind == "inception":
+        out.update(branches=[(None, f"branch {i + 1}") for i in range(BRANCH_SLOTS)], branch_table="")
+    elif kind == "residual":
+        out.update(res_img=None, res_table="")
+    try:
+        view = views.network_view(zoo, value, arch, dataset, layer, module, kind, session)
+    except (InputError, LookupError):
+        return out
+    out.update(label=view.top, fmap=view.grid, caption=view.caption)
+    if kind == "inception":
+        out["branches"] = [(grid, f"{b.label} · {b.channels} ch · {b.energy_share:.0%}")
+                           for grid, b in zip(view.branch_grids, view.analysis.inception.branches)]
+        out["branch_table"] = view.branch_table
+    elif kind == "residual":
+        out.update(res_img=view.residual_figure, res_table=view.residual_table)
+    return out
+
+
+def refresh_values(zoo: ModelZoo, t: NetworkTab, value: Any, dataset: str, arch: str, layer: str | None,
+                   module: str | None, session) -> dict:
+    """``{component: value}`` for tab ``t`` from :func:`tab_values`."""
+    named = tab_values(zoo, t.tab.kind, value, dataset, arch, layer, module, session)
+    out = {t.label: named["label"], t.note: named["note"], t.fmap: named["fmap"], t.caption: named["caption"]}
+    if t.tab.kind == "inception":
+        out.update({img: gr.update(value=v, label=lab) for img, (v, lab) in zip(t.branch_imgs, named["branches"])})
+        out[t.branch_table] = named["branch_table"]
+    elif t.tab.kind == "residual":
+        out.update({t.res_img: named["res_img"], t.res_table: named["res_table"]})
+    return out
+
+
+def arch_panels(zoo: ModelZoo, arch: str, dataset: str, session) -> tuple:
+    """Updates when a tab's model changes: layer choices, module choices, explanation, architecture."""
+    layers = views.layer_choices(zoo, arch, dataset)
+    modules = views.module_choices(zoo, arch, dataset)
+    return (
+        gr.update(choices=layers, value=layers[0][1] if layers else None),
+        gr.update(choices=modules, value=modules[0][1] if modules else None),
+        views.explanation(zoo, arch, dataset) if layers else f"⚠️ No checkpoint of {catalog.arch(arch).title} is loaded.",
+        views.architecture(zoo, arch, dataset, session),
+    )
+
+
+def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> NetworkTab:
+    """Create one network tab (inside ``gr.Tabs``) and wire its own events; returns it for the input events."""
+    archs = tab.archs
+    choices = [(catalog.arch(a).title, a) for a in archs]
+    first = archs[0]
+    with gr.Tab(tab.title, id=tab.id) as tab_block:
+        arch = gr.Radio(choices, value=first, label="Model", visible=len(choices) > 1,
+                        info="The course model is the small network of seed 002 (Liu Er's PyTorch course).")
+        note = gr.Markdown(views.model_note(zoo, first, views.DEFAULT_DATASET), elem_classes="model-note")
+        with gr.Row(equal_height=False):
+            label = gr.Label(num_top_classes=5, label="Prediction (top 5)", scale=1, elem_id=f"label-{tab.id}")
+            explain_md = gr.Markdown(views.explanation(zoo, first), elem_classes="explain", container=True, scale=1)
+        layers = views.layer_choices(zoo, first)
+        modules = views.module_choices(zoo, first)
+        with gr.Accordion("Feature maps", open=True):
+            layer = gr.Dropdown(layers, value=layers[0][1] if layers else None, label="Layer",
+                                info="Each square is one channel's activation map (brighter = stronger), strongest first.")
+            caption = gr.Markdown()
+            fmap = gr.Image(label="Channels", format="png", type="pil", interactive=False, show_label=False,
+                            elem_classes="pixelated", elem_id=f"fmap-{tab.id}", buttons=["download", "fullscreen"])
+        module = gr.Dropdown(modules, value=modules[0][1] if modules else None, label="Inception module",
+                             visible=tab.kind == "inception", render=False)
+        branch_imgs, branch_table, res_img, res_table = [], None, None, None
+        if tab.kind == "inception":
+            with gr.Accordion("Inception branches: four paths side by side", open=True):
+                gr.Markdown("Pick a module: each branch's channels for the current input. The branch channel counts "
+                            "add up to the module's output channels; the share says how much of the module's "
+                            "activation energy (sum of squares) each branch carries.")
+                module.render()
+                with gr.Row():
+                    branch_imgs = [gr.Image(format="png", type="pil", interactive=False, label=f"branch {i + 1}",
+                                            elem_classes="pixelated", buttons=["fullscreen"]) for i in range(BRANCH_SLOTS)]
+                branch_table = gr.Markdown()
+        else:
+            module.render()  # hidden: the refresh handler reads it on every tab
+        if tab.kind == "residual":
+            with gr.Accordion("Residual blocks: x, F(x) and the output", open=True):
+                gr.Markdown("For every block: its input **x**, the residual branch **F(x)** (red = positive, "
+                            "blue = negative), and the output **relu(F(x) + shortcut(x))**, each averaged over channels. "
+                            "A small ‖F(x)‖/‖x‖ means the block makes a small correction to what passes through it.")
+                with gr.Row(equal_height=False):
+                    res_img = gr.Image(format="png", type="pil", interactive=False, show_label=False, scale=3,
+                                       elem_classes="pixelated", buttons=["download", "fullscreen"])
+                    res_table = gr.Markdown()
+        with gr.Accordion("Architecture (torchinfo, 1 x 1 x 28 x 28 input)", open=False):
+            # A callable value runs on page load (not at start-up); the summary is cached after the first time.
+            arch_code = gr.Code(functools.partial(views.architecture, zoo, first), language=None,
+                                show_label=False, lines=12, max_lines=40)
+
+    outputs = [c for c in (label, note, fmap, caption, *branch_imgs, branch_table, res_img, res_table) if c is not None]
+    t = NetworkTab(tab, arch, label, note, fmap, caption, layer, module, branch_imgs, branch_table, res_img, res_table,
+                   [panel.canvas, panel.upload, panel.source, panel.dataset, arch, layer, module, panel.session,
+                    panel.active], outputs, None)
+
+    def refresh(canvas, upload, source, dataset, arch_name, layer_name, module_name, session, active):
+        if active != tab.id:
+            return {}  # hidden tabs compute nothing
+        value = current_source(canvas, upload, source)
+        return refresh_values(zoo, t, value, dataset, arch_name, layer_name, module_name, session)
+
+    t.handler = refresh
+    gr.on([panel.dataset.change, layer.change, module.change], **t.event)
+    tab_block.select(lambda: tab.id, None, panel.active, queue=False, api_visibility="private").then(**t.event).then(
+        functools.partial(views.architecture, zoo), [arch, panel.dataset, panel.session], arch_code,
+        api_visibility="private", show_progress="hidden")
+    arch.change(functools.partial(arch_panels, zoo), [arch, panel.dataset, panel.session],
+                [layer, module, explain_md, arch_code], api_visibility="private", show_progress="hidden").then(**t.event)
+    return t

@@ -1,0 +1,99 @@
+"""The per-session store of fine-tuned models: one typed object per browser session, held in ``gr.State``.
+
+The app creates it as ``gr.State(SessionModels(), time_to_live=..., delete_callback=SessionModels.release)``:
+Gradio keeps one per session, frees it when the session ends or is not used for ``time_to_live``
+seconds, and ``release`` then deletes the session's checkpoint folders. No gradio import here.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+
+@dataclass
+class Outcome:
+    """A finished fine-tune run: the trained model, its metadata, its checkpoint file and the before/after numbers."""
+
+    spec: Any  # the FineTuneSpec that produced it
+    model: nn.Module  # on the app's device, eval mode
+    meta: dict
+    checkpoint: str  # path of the .safetensors file (inside ``folder``)
+    folder: str  # the temporary folder holding the checkpoint; removed with the session
+    acc_before: float
+    acc_after: float
+    confusion_before: np.ndarray
+    confusion_after: np.ndarray
+    stopped: bool
+    epochs_done: int
+    seconds: float
+    images_per_sec: float
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """The (arch, dataset) the other tabs look up."""
+        return self.spec.arch, self.spec.dataset
+
+
+class SessionModels:
+    """One session's models: the latest finished run, and the runs the other tabs use (by arch and dataset)."""
+
+    def __init__(self) -> None:
+        self.latest: Outcome | None = None
+        self._in_use: dict[tuple[str, str], Outcome] = {}
+        self._kept: list[Outcome] = []  # every outcome whose files this session owns
+        self._lock = threading.Lock()
+
+    def __deepcopy__(self, memo: dict) -> "SessionModels":
+        return SessionModels()  # gr.State copies its initial value per session: start empty
+
+    def finished(self, outcome: Outcome) -> None:
+        """Record a finished run as this session's latest (the previous one's files go unless in use)."""
+        with self._lock:
+            old, self.latest = self.latest, outcome
+            self._kept.append(outcome)
+        if old is not None and old not in self._in_use.values():
+            self._drop(old)
+
+    def use(self) -> Outcome | None:
+        """Let the other tabs use the latest run (for its arch and dataset); None when there is none."""
+        with self._lock:
+            if self.latest is None:
+                return None
+            previous = self._in_use.get(self.latest.key)
+            self._in_use[self.latest.key] = self.latest
+        if previous is not None and previous is not self.latest:
+            self._drop(previous)
+        return self.latest
+
+    def forget(self) -> int:
+        """The other tabs go back to the pretrained models; returns how many were in use."""
+        with self._lock:
+            n, self._in_use = len(self._in_use), {}
+        return n
+
+    def get(self, arch: str, dataset: str) -> tuple[nn.Module, dict] | None:
+        """(model, meta) the other tabs should use for ``arch`` on ``dataset``, or None (the pretrained one)."""
+        outcome = self._in_use.get((arch, dataset))
+        return (outcome.model, outcome.meta) if outcome is not None else None
+
+    def __len__(self) -> int:
+        return len(self._in_use)
+
+    def _drop(self, outcome: Outcome) -> None:
+        with self._lock:
+            if outcome in self._kept:
+                self._kept.remove(outcome)
+        shutil.rmtree(outcome.folder, ignore_errors=True)
+
+    def release(self) -> None:
+        """Free everything: the models and every checkpoint folder (Gradio's ``delete_callback``)."""
+        with self._lock:
+            kept, self._kept, self._in_use, self.latest = self._kept, [], {}, None
+        for outcome in kept:
+            shutil.rmtree(outcome.folder, ignore_errors=True)
