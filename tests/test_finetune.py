@@ -268,7 +268,7 @@ def test_bad_settings_and_missing_data_give_messages_not_tracebacks(monkeypatch,
     def no_source(name, *a, **k):
         raise DataMissingError(f"Could not get {name}: no internet and no registry copy.")
 
-    monkeypatch.setattr(ft, "prepare", no_source)
+    monkeypatch.setattr(ft_session, "prepare", no_source)
     events = list(run_finetune(FineTuneSpec(**SMALL), "x", None, RunRegistry(), DeviceQueue()))
     kinds = [e["type"] for e in events]
     assert kinds[-1] == "error" and "status" in kinds

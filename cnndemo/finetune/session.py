@@ -9,7 +9,6 @@ Events are dicts with a ``"type"``: ``waiting``, ``status``, ``start``, ``step``
 from __future__ import annotations
 
 import os
-import re
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -24,7 +23,7 @@ from cnndemo.data.fetch import prepare
 from cnndemo.device import pick_device
 from cnndemo.finetune.job import cached_splits, train_on_device
 from cnndemo.finetune.runs import DeviceQueue, RunRegistry
-from cnndemo.finetune.spec import FineTuneSpec, FriendlyError, PretrainedLookup, StartPoint, start_point
+from cnndemo.finetune.spec import FineTuneSpec, FriendlyError, one_line, PretrainedLookup, StartPoint, start_point
 from cnndemo.finetune.store import Outcome, SessionModels
 from cnndemo.models import build_model
 from cnndemo.train.checkpoints import checkpoint_meta, save_checkpoint
@@ -126,12 +125,8 @@ def run_finetune(spec: FineTuneSpec, session: str, pretrained: PretrainedLookup,
         import traceback
 
         traceback.print_exc(file=sys.stderr)
-        yield {"type": "error", "message": f"Fine-tuning failed: {type(exc).__name__}: {_one_line(str(exc))}"}
+        yield {"type": "error", "message": f"Fine-tuning failed: {type(exc).__name__}: {one_line(str(exc))}"}
     finally:
         if ticket is not None:
             queue.leave(ticket)
         registry.end_run(session, stop)
-
-
-def _one_line(text: str, limit: int = 300) -> str:
-    return re.sub(r"\s+", " ", text).strip()[:limit]

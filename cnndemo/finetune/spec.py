@@ -6,6 +6,7 @@ No gradio. The recipe, the optimizer choice and the model building come from the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -32,6 +33,11 @@ LR_RANGE = (1e-5, 1.0)
 
 class FriendlyError(Exception):
     """An error whose message is shown to the user as is (no stack trace)."""
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """``text`` on one line, at most ``limit`` characters (for messages shown to the user)."""
+    return re.sub(r"\s+", " ", text).strip()[:limit]
 
 
 @dataclass
@@ -117,7 +123,7 @@ def start_point(spec: FineTuneSpec, pretrained: PretrainedLookup) -> StartPoint:
         model, meta = pretrained(spec.arch, source)
     except Exception as exc:  # noqa: BLE001 - a missing checkpoint is a normal situation, not a crash
         raise FriendlyError(
-            f"No pretrained {spec.arch} for {catalog.dataset(source).title} is available ({_one_line(str(exc), 160)}). "
+            f"No pretrained {spec.arch} for {catalog.dataset(source).title} is available ({one_line(str(exc), 160)}). "
             f"Choose \"from scratch\", or train it: `python -m cnndemo.train --arch {spec.arch} --dataset {source}`."
         ) from None
     norm = meta.get("normalization") or {}
