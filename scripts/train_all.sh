@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Retrain every committed checkpoint with its default recipe (cnndemo.train.DEFAULT_RECIPES).
+# Retrain every committed checkpoint with its default recipe (the recipes in cnndemo/catalog.py).
 # Usage: bash scripts/train_all.sh [arch ...]   (default: all five, fastest first). Logs to runs/.
 set -euo pipefail
 cd "$(dirname "$0")/.."

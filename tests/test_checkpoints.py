@@ -60,7 +60,12 @@ def test_accuracy_on_full_test_set(arch, dataset, test_sets, request):
 def test_batch1_forward_runs_on_cpu(arch):
     """Smoke check of the latency helper (the 10 ms target is checked by `python -m cnndemo.evaluate`)."""
     model, _ = load_pretrained(arch, "mnist", device="cpu")
-    assert batch1_latency_ms(model, runs=3, warmup=1) > 0
+    calls = []
+    handle = model.register_forward_hook(lambda _m, args, _out: calls.append(tuple(args[0].shape)))
+    ms = batch1_latency_ms(model, runs=3, warmup=1)
+    handle.remove()
+    assert calls == [(1, 1, 28, 28)] * 4, "warm-up + timed runs, each a single 28 x 28 image"
+    assert 0.01 < ms < 500, f"{ms} ms for one image is not a plausible CPU forward pass"
 
 
 def test_save_load_round_trip_reproduces_outputs(tmp_path):

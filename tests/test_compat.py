@@ -70,4 +70,5 @@ def test_idempotent_and_silent_after_torchvision_is_imported():
         assert ensure_torchvision() is first
     """)
     assert result.returncode == 0, result.stderr
-    assert len([l for l in result.stderr.splitlines() if "cnndemo warning" in l]) <= 1
+    # the one warning (only where the pair does not match) comes from `import cnndemo`; repeated calls add none
+    assert len([l for l in result.stderr.splitlines() if l.strip()]) == (0 if extension_loads() else 1)

@@ -83,6 +83,23 @@ def test_inception_branches_endpoint(client):
         assert [b["channels"] for b in info["branches"]] == [16, 24, 24, 24]
 
 
+def test_residual_blocks_endpoint(client):
+    """/residual_blocks against the same analysis run locally on the same file."""
+    from cnndemo.data.framing import prepare
+    from cnndemo.inspection.analysis import residual_blocks
+    from cnndemo.train.checkpoints import load_pretrained
+
+    arch, dataset = _first_pair(("residual_net", "resnet18"))
+    path = labelled_examples(dataset)[7][0]
+    fig, info = client.predict(handle_file(str(path)), arch, dataset, api_name="/residual_blocks")
+    assert Path(fig).suffix == ".png" and Image.open(fig).width > 100
+    model, _ = load_pretrained(arch, dataset, device="cpu")
+    local = residual_blocks(model, prepare(str(path), dataset).tensor)
+    assert [b["name"] for b in info["blocks"]] == [v.name for v in local]
+    assert [b["x_shape"] for b in info["blocks"]] == [list(v.x.shape) for v in local]
+    assert [b["ratio"] for b in info["blocks"]] == pytest.approx([v.ratio for v in local], rel=1e-3)
+
+
 def test_bad_input_is_a_clear_error_and_the_app_keeps_working(client, tmp_path):
     arch, dataset = list_pretrained()[0]
     bad = tmp_path / "notes.png"
@@ -99,5 +116,9 @@ def test_bad_input_is_a_clear_error_and_the_app_keeps_working(client, tmp_path):
 
 def test_unknown_arch_is_rejected(client):
     path = labelled_examples("mnist")[0][0]
-    with pytest.raises(Exception):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="Unknown network 'alexnet': choose one of vgg11, googlenet"):
         client.predict(handle_file(str(path)), "alexnet", "mnist", api_name="/classify")
+    with pytest.raises(AppError, match="Unknown layer 'layer9'"):
+        client.predict(handle_file(str(path)), "resnet18", "mnist", "layer9", api_name="/feature_maps")
