@@ -5,7 +5,8 @@ Parts: ``catalog`` (what exists), ``models``, ``data``, ``train``, ``inspection`
 Public API::
 
     from cnndemo import list_pretrained, load_pretrained
-    model, meta = load_pretrained("resnet18", "fashion_mnist")
+    arch, dataset = list_pretrained()[0]
+    model, meta = load_pretrained(arch, dataset)
 """
 
 from cnndemo import zerogpu  # noqa: F401  - first: ZeroGPU needs `import spaces` before torch/CUDA

@@ -153,6 +153,8 @@ def pairs() -> list[tuple[str, str]]:
     """Every (arch, dataset) pair, catalog order."""
     return [(a, d) for a in ARCHITECTURES for d in DATASETS]
 
+# What the Fine-tune tab starts with: the small course residual net on digits learns from scratch in seconds.
+FINETUNE_DEFAULT = ("residual_net", "mnist")
 
 # Derived views of DATASETS, for code that only needs one field.
 CLASSES: dict[str, list[str]] = {name: list(d.classes) for name, d in DATASETS.items()}

@@ -48,8 +48,8 @@ class FineTuneSpec:
     and show a network learning from scratch: held-out accuracy goes from ~10% to ~95%.
     """
 
-    arch: str = "residual_net"
-    dataset: str = "mnist"
+    arch: str = catalog.FINETUNE_DEFAULT[0]
+    dataset: str = catalog.FINETUNE_DEFAULT[1]
     start: str = "scratch"  # one of STARTS
     epochs: int = 2
     lr: float = 3e-3
