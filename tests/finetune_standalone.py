@@ -73,7 +73,9 @@ def build_standalone(models: StubModels | None = None):
 
     models = models or StubModels(use_checkpoints=True)
     with gr.Blocks(title="cnndemo fine-tune (standalone)") as demo:
-        session_models = gr.State({})
+        from cnndemo.finetune.store import SessionModels
+
+        session_models = gr.State(SessionModels(), time_to_live=3600, delete_callback=SessionModels.release)
         with gr.Tabs():
             build_finetune_tab(session_models, models)
         # A stand-in for the app's /classify: a forward pass of a pretrained model (tests check it stays served).
@@ -98,9 +100,9 @@ def serve_standalone(models: StubModels | None = None):
     torch.set_num_threads(old)
 
 
-def classify_stub(models: StubModels, store: dict | None) -> str:
-    """Classify one fixed image with this session's model for residual_net/mnist (fine-tuned if published)."""
-    model, meta = (store or {}).get("residual_net/mnist") or models.get("residual_net", "mnist")
+def classify_stub(models: StubModels, store) -> str:
+    """Classify one fixed image with this session's model for residual_net/mnist (fine-tuned if in use)."""
+    model, meta = (store.get("residual_net", "mnist") if store is not None else None) or models.get("residual_net", "mnist")
     with torch.no_grad():
         pred = model(torch.zeros(1, 1, 28, 28).to(next(model.parameters()).device)).argmax(1).item()
     return f"{pred} ({'fine-tuned' if 'finetune' in meta else 'pretrained'})"
