@@ -170,6 +170,7 @@ def gradient_flow(spec: LabSpec | None = None) -> Iterator[dict[str, Any]]:
     active = dict(runs)
     n = 0
     while active:
+        stepped = False
         for name in list(active):
             try:
                 event = next(active[name])
@@ -180,8 +181,9 @@ def gradient_flow(spec: LabSpec | None = None) -> Iterator[dict[str, Any]]:
                 continue
             if isinstance(event, Step):
                 tracks[name].record(event)
+                stepped = True
         n = min(len(t.loss) for t in tracks.values())
-        if active and all(len(t.loss) == n for t in tracks.values()):
+        if stepped and all(len(t.loss) == n for t in tracks.values()):
             yield {"type": "step", "step": n, "steps": spec.steps,
                    **{name: {"grad_norms": t.grad_norms, "loss": list(t.loss)} for name, t in tracks.items()}}
     yield {"type": "done", "depth": spec.depth, "width": spec.width, "steps": n,
