@@ -89,7 +89,8 @@ def _build_bottleneck() -> None:
         arch = gr.Dropdown([(BOTTLENECK_TITLES.get(a, ARCH_TITLES.get(a, a)), a) for a in archs], value=first,
                            label="Model", elem_id="bottleneck-arch")
         names = module_names(first)
-        module = gr.Dropdown(names, value=names[0], label="Inception module", elem_id="bottleneck-module")
+        module = gr.Dropdown(names, value=names[0], label="Inception module", allow_custom_value=True,  # API: "" or "3a"
+                             elem_id="bottleneck-module")
     initial = bottleneck(first, names[0])
     table = gr.Markdown(render.bottleneck_markdown(initial), elem_id="bottleneck-table")
     chart = gr.Plot(render.bottleneck_figure(initial), show_label=False, format="png", elem_id="bottleneck-chart")
