@@ -156,6 +156,29 @@ def pairs() -> list[tuple[str, str]]:
 # What the Fine-tune tab starts with: the small course residual net on digits learns from scratch in seconds.
 FINETUNE_DEFAULT = ("residual_net", "mnist")
 
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Another configuration of a catalog architecture, without a checkpoint: the labs compute with its structure."""
+
+    name: str
+    arch: str  # the catalog architecture it configures
+    title: str
+    config: dict[str, Any]  # {"net": class kwargs, "pad": ...}
+    side: int  # the input image's side in pixels
+
+
+# Seed 004's GoogLeNet as printed (full width, ImageNet stem, 224 x 224): its module 3a is the seed's example
+# Inception(192, 64, (96, 128), (16, 32), 32) at 28 x 28, for the bottleneck calculator.
+VARIANTS: dict[str, Variant] = {v.name: v for v in (
+    Variant("googlenet_seed", "googlenet", "GoogLeNet as in seed 004 (224 x 224 input)", {"net": {}, "pad": 0}, 224),
+)}
+
+# The labs (vanishing gradients, teach it your handwriting) train on digits; teaching starts with the course
+# residual net, which learns in seconds on a CPU.
+LABS_DEFAULT = FINETUNE_DEFAULT
+
 # Derived views of DATASETS, for code that only needs one field.
 CLASSES: dict[str, list[str]] = {name: list(d.classes) for name, d in DATASETS.items()}
 MEAN_STD: dict[str, tuple[float, float]] = {name: d.mean_std for name, d in DATASETS.items()}

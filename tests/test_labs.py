@@ -9,13 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from cnndemo.checkpoints import load_pretrained
-from cnndemo.labs import render
+from cnndemo import catalog
+from cnndemo.app import labs_plots as render
+from cnndemo.finetune.store import SessionModels
+from cnndemo.inspection.analysis import first_conv_kernels
+from cnndemo.inspection.render import kernel_grid
 from cnndemo.labs.bottleneck import bottleneck, bottleneck_archs, module_names
-from cnndemo.labs.filters import first_conv, first_conv_kernels
 from cnndemo.labs.gradient_flow import LabSpec, conv_layers, gradient_flow, make_pair
 from cnndemo.labs.teach import TeachSpec, load_drawings, split_held_out, teach
-from cnndemo.models import ARCHS
+from cnndemo.train.checkpoints import load_pretrained
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from labs_hand import font_path, hollow_hand  # noqa: E402
@@ -58,6 +60,8 @@ def test_seed_example_inception_3a_by_hand():
     assert r["total_with"]["macs"] == total_with and r["total_without"]["macs"] == total_without
     assert r["ratio"] == pytest.approx(total_without / total_with)
     # The whole module's real parameter count is the sum of its branches' "with" parameters.
+    assert set(r) == {"module", "in_channels", "hw", "branches", "total_with", "total_without", "ratio"}
+    assert set(five) == {"name", "kernel", "stacked", "reduce", "out", "with", "without"}
     assert r["total_with"]["params"] == 163_696 == sum(
         conv_params(*a) for a in [(192, 64, 1), (192, 96, 1), (96, 128, 3), (192, 16, 1), (16, 32, 5), (192, 32, 1)])
 
@@ -183,29 +187,49 @@ def test_teaching_a_new_hand_helps_without_forgetting_mnist(mnist_ready):
 # ----------------------------------------------------------------------------- filters
 
 
-@pytest.mark.parametrize("arch", list(ARCHS))
+@pytest.mark.parametrize("arch", list(catalog.ARCHITECTURES))
 def test_first_conv_kernels_of_every_checkpoint(arch):
     try:
         model, _ = load_pretrained(arch, "mnist", "cpu")
     except FileNotFoundError:
         pytest.skip(f"no {arch} checkpoint")
-    name, conv = first_conv(model)
+    conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
     k = first_conv_kernels(model)
-    assert k.shape == conv.weight.shape and k.shape[1] == 1 and torch.equal(k, conv.weight.detach())
-    k.zero_()  # a copy: the model keeps its weights
+    assert isinstance(k, np.ndarray) and k.shape == tuple(conv.weight.shape) and k.shape[1] == 1
+    assert np.array_equal(k, conv.weight.detach().numpy())
+    k[:] = 0  # a copy: the model keeps its weights
     assert conv.weight.abs().sum() > 0
-    x = torch.rand(1, 1, 28, 28)
     seen = {}
     handle = conv.register_forward_hook(lambda m, a, o: seen.update(inputs=a[0]))  # returns None: output kept
-    model(x)
+    model(torch.rand(1, 1, 28, 28))
     handle.remove()
     assert seen["inputs"].shape[1] == 1  # it is the layer that looks at the pixels
 
 
-def test_filter_grid_is_signed():
-    k = torch.zeros(2, 1, 3, 3)
+def test_kernel_grid_is_signed():
+    k = np.zeros((2, 1, 3, 3), np.float32)
     k[0, 0, 1, 1], k[1, 0, 1, 1] = 1.0, -1.0
-    im = np.asarray(render.filter_grid(k, cell=30, cols=2)).astype(int)
+    im = np.asarray(kernel_grid(k, cell=30, cols=2)).astype(int)
     pos = im[6 + 15, 6 + 15]  # centre of kernel 0 (top 6, gap 6, 10-pixel cells)
     neg = im[6 + 15, 6 + 30 + 6 + 15]
     assert pos[0] > pos[2] + 50 and neg[2] > neg[0] + 50  # red for > 0, blue for < 0
+
+
+def test_session_store_put_is_used_forgotten_and_released(tmp_path):
+    """A taught model goes into the session's store: the other tabs resolve it, "back to the pretrained model"
+    forgets it, another session never sees it, and release deletes its folder."""
+    store, other = SessionModels(), SessionModels()
+    model, folder = torch.nn.Linear(1, 1), tmp_path / "taught"
+    folder.mkdir()
+    store.put("residual_net", "mnist", model, {"taught": {}}, folder=str(folder))
+    assert store.get("residual_net", "mnist")[0] is model and other.get("residual_net", "mnist") is None
+    assert store.latest is None and len(store) == 1  # not a fine-tune run: "use" has nothing new to offer
+    replacement = torch.nn.Linear(1, 1)
+    store.put("residual_net", "mnist", replacement, {})
+    assert store.get("residual_net", "mnist")[0] is replacement and not folder.exists(), "the replaced one's files go"
+    assert store.forget() == 1 and store.get("residual_net", "mnist") is None
+    again = tmp_path / "again"
+    again.mkdir()
+    store.put("residual_net", "mnist", model, {}, folder=str(again))
+    store.release()
+    assert not again.exists() and store.get("residual_net", "mnist") is None

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnndemo.checkpoints import checkpoint_path, load_pretrained
-from cnndemo.data import raw_folder
-from cnndemo.registry import ModelZoo
+from cnndemo import catalog
+from cnndemo.app.zoo import ModelZoo
+from cnndemo.data.fetch import verify
+from cnndemo.finetune.store import SessionModels
+from cnndemo.train.checkpoints import checkpoint_path, load_pretrained
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from finetune_standalone import free_port  # noqa: E402
@@ -19,7 +21,7 @@ from labs_hand import font_path, write_hand  # noqa: E402
 
 gradio_client = pytest.importorskip("gradio_client")
 pytestmark = [
-    pytest.mark.skipif(not (raw_folder("mnist") / "train-images-idx3-ubyte").is_file(),
+    pytest.mark.skipif(bool(verify("mnist")),
                        reason="MNIST missing: run `python -m cnndemo.data prepare`"),
     pytest.mark.skipif(not checkpoint_path("residual_net", "mnist").is_file(), reason="no residual_net checkpoint"),
 ]
@@ -29,16 +31,21 @@ pytestmark = [
 def server():
     import gradio as gr
 
-    from cnndemo.labs.tab import build_labs_tab
+    from cnndemo.app.lab_panels import build_bottleneck_panel
+    from cnndemo.app.labs_tab import build_labs_tab
 
     zoo = ModelZoo(torch.device("cpu"))
     zoo.entries[("residual_net", "mnist")] = load_pretrained("residual_net", "mnist", "cpu")
+    tab = catalog.TABS["googlenet"]
     with gr.Blocks() as demo:
-        session_models = gr.State({})
+        session = gr.State(SessionModels())
         with gr.Tabs():
-            build_labs_tab(zoo, session_models)
-        keys = gr.JSON(visible=False)  # what this session holds, for the session test
-        gr.Button(visible=False).click(lambda s: sorted(s or {}), session_models, keys, api_name="session_keys")
+            with gr.Tab(tab.title):  # the calculator follows the tab's model and module; /bottleneck takes any
+                build_bottleneck_panel(tab, gr.Radio(tab.archs, value=tab.archs[0]), gr.Dropdown(["3a"], value="3a"))
+            build_labs_tab(zoo, session)
+        keys = gr.JSON(visible=False)  # what this session uses, for the session test
+        gr.Button(visible=False).click(lambda s: [f"{a}/{d}" for a, d in catalog.pairs() if s.get(a, d)], session, keys,
+                                       api_name="session_keys")
     demo.queue()
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
     yield url
@@ -51,7 +58,7 @@ def test_bottleneck_endpoint_gives_the_seed_numbers(server):
     assert r["module"].endswith("3a") and r["in_channels"] == 192 and r["hw"] == [28, 28]
     five = next(b for b in r["branches"] if b["name"] == "5x5")
     assert five["without"]["macs"] == 5 * 5 * 192 * 32 * 28 * 28 and five["reduce"] == 16
-    assert set(r) >= {"module", "in_channels", "hw", "branches", "total_with", "total_without", "ratio"}
+    assert set(r) == {"module", "in_channels", "hw", "branches", "total_with", "total_without", "ratio"}
     course = client.predict("inception_net", "incep2", api_name="/bottleneck")
     assert any(b["kernel"] == 3 and b["stacked"] == 2 for b in course["branches"])
     with pytest.raises(Exception, match="no Inception module"):
@@ -65,9 +72,9 @@ def test_gradient_flow_streams_then_ends_with_the_json(server):
     outputs = job.outputs()
     assert len(outputs) >= 3  # start, at least one training update, done
     final = outputs[-1][2]
-    assert final["depth"] == 8 and final["phase"] == "done"
+    assert final["depth"] == 8 and set(final) == {"depth", "plain", "residual"}
     for net in ("plain", "residual"):
-        assert len(final[net]["grad_norms"]) == 8 and len(final[net]["loss"]) == 60
+        assert set(final[net]) == {"grad_norms", "loss"} and len(final[net]["grad_norms"]) == 8 and len(final[net]["loss"]) == 60
     assert final["plain"]["grad_norms"][0] < final["plain"]["grad_norms"][-1]
     assert "Done" in outputs[-1][0]
 
@@ -82,7 +89,7 @@ def test_teach_endpoint_and_the_model_stays_in_the_session(server, tmp_path):
     list(job)
     outputs = job.outputs()
     r = outputs[-1][2]
-    assert set(r) >= {"yours_before", "yours_after", "mnist_before", "mnist_after", "held_out"}
+    assert set(r) == {"yours_before", "yours_after", "mnist_before", "mnist_after", "held_out"}
     assert r["held_out"] == 10 and r["yours_after"] > r["yours_before"]
     assert r["mnist_after"] >= r["mnist_before"] - 0.01
     assert len(outputs) >= 3 and "before" in outputs[-1][1]

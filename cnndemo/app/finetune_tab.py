@@ -27,7 +27,7 @@ from cnndemo.finetune.session import run_finetune
 from cnndemo.finetune.spec import BATCH_RANGE, EPOCHS_RANGE, START_LABELS, STARTS, SUBSET_RANGE, FineTuneSpec
 from cnndemo.finetune.store import Outcome, SessionModels
 from cnndemo.app.finetune_plots import Curves, confusion_figure, curves_figure, format_seconds, progress_html
-from cnndemo.inspection.render import channel_grid, input_image
+from cnndemo.inspection.render import channel_grid, input_image, kernel_grid
 from cnndemo.models import short_name
 
 # Process-wide: one queue per device, one registry of running fine-tunes (the models live in each session's store).
@@ -37,7 +37,7 @@ CURVE_INTERVAL_S = 5.0  # redraw the curves at most this often while an epoch ru
 PROGRESS_INTERVAL_S = 0.5  # send progress updates at most twice a second (the loop reports more often)
 
 OUTPUT_NAMES = ("status", "progress", "curves", "accuracies", "features", "comparison", "confusion", "checkpoint",
-                "metrics")
+                "filters", "metrics")  # "filters" sits before "metrics" so the API's earlier indices stay put
 
 INTRO = """### Fine-tune a network, live
 Pick a network and a starting point, press **Start**, and watch it learn: the loss falls, the held-out
@@ -66,6 +66,7 @@ class TabView:
         self.last_curve = 0.0
         self.last_progress = 0.0
         self.gallery: list[tuple[np.ndarray, str]] = []
+        self.kernels: list[tuple[Any, str]] = []  # the first conv's kernel grid before training and after each epoch
         self.epoch_accs: list[tuple[int, float]] = []
         self.total_steps = 1
         self.first: dict[str, Any] = {}
@@ -81,6 +82,10 @@ class TabView:
     def _features(self, maps: np.ndarray, caption: str) -> list:
         self.gallery.append((channel_grid(maps, max_channels=16, cols=4, cell=56, strongest=False), caption))
         return list(self.gallery)
+
+    def _filters(self, kernels: np.ndarray, caption: str) -> list:
+        self.kernels.append((kernel_grid(kernels, cell=40, cols=8), caption))
+        return list(self.kernels)
 
     def _curves(self, force: bool) -> Any:
         now = time.monotonic()
@@ -126,7 +131,7 @@ class TabView:
                   f"({ev['train_size']:,} images, {trainable} parameters) on {ev['device']}.")
         return self._out(status=status, progress=progress_html(0, "starting…"), curves=self._curves(True),
                          accuracies=self._accuracy_table(), features=features, comparison="", confusion=None,
-                         checkpoint=None,
+                         checkpoint=None, filters=self._filters(ev["kernels"], "before training"),
                          metrics={"phase": "start", "acc_before": ev["acc_before"], "train_size": ev["train_size"],
                                   "val_size": ev["val_size"], "total_steps": ev["total_steps"], "device": ev["device"]})
 
@@ -149,6 +154,7 @@ class TabView:
         self.epoch_accs.append((ev["epoch"], ev["val_acc"]))
         features = self._features(ev["features"], f"after epoch {ev['epoch']}")
         return self._out(curves=self._curves(True), accuracies=self._accuracy_table(), features=features,
+                         filters=self._filters(ev["kernels"], f"after epoch {ev['epoch']}"),
                          metrics={"phase": "epoch", "epoch": ev["epoch"], "val_acc": ev["val_acc"],
                                   "val_loss": ev["val_loss"], "train_loss": ev["train_loss"],
                                   "points": self.curves.points})
@@ -228,6 +234,9 @@ def build_finetune_tab(session_state: gr.State, models: Any) -> None:
                     features = gr.Gallery(label="Feature maps of one held-out image (first conv layer), per epoch",
                                           columns=3, height=420, format="png", object_fit="contain",
                                           elem_id="finetune-features")
+                    filters = gr.Gallery(label="Filters that learn: the first conv's kernels (red > 0 > blue), per epoch",
+                                         columns=2, height=420, format="png", object_fit="contain",
+                                         elem_id="finetune-filters")
                 comparison = gr.Markdown(elem_id="finetune-comparison")
                 confusion = gr.Plot(label="Confusion matrices (held-out): before and after", show_label=False, format="png",
                                     elem_id="finetune-confusion")
@@ -284,7 +293,7 @@ def build_finetune_tab(session_state: gr.State, models: Any) -> None:
             return store, ("The other tabs use the pretrained models again." if removed
                            else "The other tabs already use the pretrained models.")
 
-        outputs = [status, progress, curves, accuracies, features, comparison, confusion, checkpoint, metrics]
+        outputs = [status, progress, curves, accuracies, features, comparison, confusion, checkpoint, filters, metrics]
         start_btn.click(finetune, [arch, dataset, start, epochs, lr, batch_size, optimizer, subset, augment, freeze,
                                    session_state],
                         outputs, api_name="finetune", concurrency_limit=8, concurrency_id="finetune",

@@ -21,6 +21,7 @@ from cnndemo import catalog
 from cnndemo.app import views
 from cnndemo.app.api import ImageFile, build_api
 from cnndemo.app.finetune_tab import build_finetune_tab
+from cnndemo.app.labs_tab import build_labs_tab
 from cnndemo.app.network_tab import InputPanel, build_network_tab, current_source
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.decode import MAX_UPLOAD_BYTES, BlankInput, InputError
@@ -193,6 +194,7 @@ def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
                         gr.Button("Refresh", size="sm").click(lambda: views.device_report(MODELS), None, device_md,
                                                               api_visibility="private")
                     build_finetune_tab(session, MODELS)
+                    build_labs_tab(MODELS, session)
 
         # Input events: remember which input is current, refresh the input panel and the visible tab.
         show = {"fn": show_input, "inputs": [canvas, upload, source, dataset], "outputs": [sees, input_note],

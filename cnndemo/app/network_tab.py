@@ -1,5 +1,6 @@
 """One network tab (VGG, GoogLeNet, ResNet): the prediction, the feature maps, the tab's own view (Inception
-branches or residual blocks), the explanation and the torchinfo summary.
+branches or residual blocks), the explanation, the first convolution's kernels ("filters that learn"), the
+Inception tab's bottleneck calculator (:mod:`cnndemo.app.lab_panels`) and the torchinfo summary.
 
 The tab's refresh handler is a plain function over :func:`cnndemo.app.views.network_view` (one analysis per
 input) that returns ``{component: value}``, so no output count is written down anywhere. Hidden tabs compute
@@ -15,7 +16,7 @@ from typing import Any
 import gradio as gr
 
 from cnndemo import catalog
-from cnndemo.app import views
+from cnndemo.app import lab_panels, views
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.decode import InputError
 
@@ -149,6 +150,7 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
                     branch_imgs = [gr.Image(format="png", type="pil", interactive=False, label=f"branch {i + 1}",
                                             elem_classes="pixelated", buttons=["fullscreen"]) for i in range(BRANCH_SLOTS)]
                 branch_table = gr.Markdown()
+            lab_panels.build_bottleneck_panel(tab, arch, module)
         else:
             module.render()  # hidden: the refresh handler reads it on every tab
         if tab.kind == "residual":
@@ -160,6 +162,7 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
                     res_img = gr.Image(format="png", type="pil", interactive=False, show_label=False, scale=3,
                                        elem_classes="pixelated", buttons=["download", "fullscreen"])
                     res_table = gr.Markdown()
+        filters = lab_panels.build_filters_panel(zoo, tab, first, views.DEFAULT_DATASET)
         with gr.Accordion("Architecture (torchinfo, 1 x 1 x 28 x 28 input)", open=False):
             # A callable value runs on page load (not at start-up); the summary is cached after the first time.
             arch_code = gr.Code(functools.partial(views.architecture, zoo, first), language=None,
@@ -177,10 +180,14 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
         return refresh_values(zoo, t, value, dataset, arch_name, layer_name, module_name, session)
 
     t.handler = refresh
+    show_filters = {"fn": functools.partial(lab_panels.filters_image, zoo), "inputs": [arch, panel.dataset, panel.session],
+                    "outputs": filters, "api_visibility": "private", "show_progress": "hidden"}
+    panel.dataset.change(**show_filters)
     gr.on([panel.dataset.change, layer.change, module.change], **t.event)
     tab_block.select(lambda: tab.id, None, panel.active, queue=False, api_visibility="private").then(**t.event).then(
         functools.partial(views.architecture, zoo), [arch, panel.dataset, panel.session], arch_code,
-        api_visibility="private", show_progress="hidden")
+        api_visibility="private", show_progress="hidden").then(**show_filters)
     arch.change(functools.partial(arch_panels, zoo), [arch, panel.dataset, panel.session],
                 [layer, module, explain_md, arch_code], api_visibility="private", show_progress="hidden").then(**t.event)
+    arch.change(**show_filters)
     return t

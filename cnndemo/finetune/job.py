@@ -2,7 +2,7 @@
 
 :func:`train_stream` builds the model from a CPU state dict, trains it with the training package's
 ``train_iter(keep="last")``, evaluates with its ``evaluate`` / ``confusion``, and yields picklable
-CPU data (numbers, NumPy arrays, CPU tensors), so under Hugging Face ZeroGPU it can run as
+CPU data (numbers, NumPy arrays such as the first convolution's kernels, CPU tensors), so under Hugging Face ZeroGPU it can run as
 ``spaces.GPU(duration=...)`` in a worker process (:data:`train_on_device`). No gradio.
 """
 
@@ -22,6 +22,7 @@ from cnndemo.data.datasets import TensorData, load_splits, load_test, to_float
 from cnndemo.device import device_name, pick_device
 from cnndemo.finetune.runs import StopSignal
 from cnndemo.finetune.spec import FineTuneSpec, StartPoint, build_start_model, copy_state, freeze_all_but_last
+from cnndemo.inspection.analysis import first_conv_kernels
 from cnndemo.inspection.hooks import capture
 from cnndemo.models import count_params, visual_layers
 from cnndemo.train.evaluation import accuracy_of, confusion, evaluate, model_device
@@ -84,12 +85,13 @@ def train_stream(spec: FineTuneSpec, start: StartPoint, stop: StopSignal | None 
            "trainable_params": sum(p.numel() for p in (params or model.parameters())), "params": count_params(model),
            "acc_before": accuracy_of(before), "confusion_before": before, "feature_layer": layer,
            "example_label": int(val.labels[0]), "example": example.numpy().copy(),
-           "features": feature_maps(model, example, layer)}
+           "features": feature_maps(model, example, layer), "kernels": first_conv_kernels(model)}
     log_every = max(1, min(20, steps // 8))
     events = train_iter(model, train, val, recipe, flip=catalog.dataset(spec.dataset).flip and spec.augment,
                         keep="last", stop=stop, log_every=log_every, params=params)
     result: Result = yield from relay(events, lambda event: {"type": "step", **asdict(event)} if isinstance(event, Step)
-                                      else {"type": "epoch", **asdict(event), "features": feature_maps(model, example, layer)})
+                                      else {"type": "epoch", **asdict(event), "features": feature_maps(model, example, layer),
+                                            "kernels": first_conv_kernels(model)})
     if hook is not None:
         hook.remove()
     for p in model.parameters():

@@ -16,6 +16,16 @@ import numpy as np
 from torch import nn
 
 
+@dataclass(eq=False)
+class Kept:
+    """A model this session put in use directly (a model taught in the labs): model, metadata, optional folder."""
+
+    key: tuple[str, str]  # (arch, dataset)
+    model: nn.Module
+    meta: dict
+    folder: str | None = None  # removed with the session (or when another model replaces it)
+
+
 @dataclass
 class Outcome:
     """A finished fine-tune run: the trained model, its metadata, its checkpoint file and the before/after numbers."""
@@ -45,8 +55,8 @@ class SessionModels:
 
     def __init__(self) -> None:
         self.latest: Outcome | None = None
-        self._in_use: dict[tuple[str, str], Outcome] = {}
-        self._kept: list[Outcome] = []  # every outcome whose files this session owns
+        self._in_use: dict[tuple[str, str], Outcome | Kept] = {}
+        self._kept: list[Outcome | Kept] = []  # every outcome whose files this session owns
         self._lock = threading.Lock()
 
     def __deepcopy__(self, memo: dict) -> "SessionModels":
@@ -71,6 +81,20 @@ class SessionModels:
             self._drop(previous)
         return self.latest
 
+    def put(self, arch: str, dataset: str, model: nn.Module, meta: dict, folder: str | None = None) -> None:
+        """Put ``model`` in use for ``arch`` on ``dataset`` in this session at once (a model taught in the labs).
+
+        It replaces what the session used for that pair; ``forget`` and ``release`` treat it like a used run
+        (``folder``, if given, is deleted with it).
+        """
+        kept = Kept((arch, dataset), model, meta, folder)
+        with self._lock:
+            previous = self._in_use.get(kept.key)
+            self._in_use[kept.key] = kept
+            self._kept.append(kept)
+        if previous is not None and previous is not self.latest:
+            self._drop(previous)
+
     def forget(self) -> int:
         """The other tabs go back to the pretrained models; returns how many were in use."""
         with self._lock:
@@ -85,15 +109,17 @@ class SessionModels:
     def __len__(self) -> int:
         return len(self._in_use)
 
-    def _drop(self, outcome: Outcome) -> None:
+    def _drop(self, outcome: Outcome | Kept) -> None:
         with self._lock:
             if outcome in self._kept:
                 self._kept.remove(outcome)
-        shutil.rmtree(outcome.folder, ignore_errors=True)
+        if outcome.folder:
+            shutil.rmtree(outcome.folder, ignore_errors=True)
 
     def release(self) -> None:
         """Free everything: the models and every checkpoint folder (Gradio's ``delete_callback``)."""
         with self._lock:
             kept, self._kept, self._in_use, self.latest = self._kept, [], {}, None
         for outcome in kept:
-            shutil.rmtree(outcome.folder, ignore_errors=True)
+            if outcome.folder:
+                shutil.rmtree(outcome.folder, ignore_errors=True)

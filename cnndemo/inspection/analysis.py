@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -182,3 +183,16 @@ def inception_branches(model: nn.Module, x: torch.Tensor, module: str) -> Incept
 def residual_blocks(model: nn.Module, x: torch.Tensor) -> list[ResidualView]:
     """Every residual block's x, F(x), shortcut(x) and output, in forward order."""
     return analyse(model, x, residual=True).residual
+
+
+def first_conv_kernels(model: nn.Module) -> np.ndarray:
+    """The weights of the model's first ``nn.Conv2d`` (registration order; every network of the catalog declares
+    its first convolution first) as a float32 NumPy copy, ``out_channels x in_channels x k x k``.
+
+    The first convolution looks at the pixels directly, so its kernels are pictures in their own right ("filters
+    that learn": noise before training, strokes and edges after). Raises LookupError when there is none.
+    """
+    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    if conv is None:
+        raise LookupError(f"{type(model).__name__} has no convolution layer.")
+    return conv.weight.detach().float().cpu().numpy().copy()

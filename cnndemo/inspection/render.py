@@ -170,3 +170,42 @@ def residual_figure(blocks: list, cell: int = 84) -> Image.Image:
         draw.text((gap, y + 40), f"out {out_shape}", fill=MUTED, font=font(11))
         draw.text((gap, y + 58), f"|F(x)|/|x| = {b.ratio:.2f}", fill=TEXT, font=font(12))
     return im
+
+
+def kernel_grid(kernels: np.ndarray | torch.Tensor, cell: int = 56, cols: int = 8, title: str | None = None) -> Image.Image:
+    """First-convolution kernels (out x in x k x k) as a grid, red > 0 and blue < 0 on one symmetric scale.
+
+    All kernels share the scale (the largest |weight|), so weak and strong filters can be compared; a kernel
+    with several input channels shows one tile per input channel (``#out.in``). A colour bar gives the scale.
+    """
+    a = _as_numpy(kernels)
+    if a.ndim != 4:
+        raise ValueError(f"expected out x in x k x k kernels, got shape {a.shape}")
+    out_c, in_c, kh, kw = a.shape
+    tiles = [(f"#{o}" if in_c == 1 else f"#{o}.{i}", a[o, i]) for o in range(out_c) for i in range(in_c)]
+    scale = float(np.abs(a).max()) or 1.0
+    factor = max(1, cell // max(kh, kw))
+    th, tw = kh * factor, kw * factor
+    label_h, gap, top, legend_h = 14, 6, (24 if title else 6), 22
+    cols = max(1, min(cols, len(tiles)))
+    rows = -(-len(tiles) // cols)
+    width = max(cols * tw + (cols + 1) * gap, 180)
+    canvas = np.empty((top + rows * (th + label_h + gap) + legend_h + gap, width, 3), np.uint8)
+    canvas[:] = BACKGROUND
+    for k, (_, tile) in enumerate(tiles):
+        r, q = divmod(k, cols)
+        y, x = top + r * (th + label_h + gap), gap + q * (tw + gap)
+        canvas[y : y + th, x : x + tw] = upscale(colorize(normalise(tile, scale, signed=True), DIVERGING), factor)
+    bar_y, bar_w = canvas.shape[0] - legend_h, min(160, width - 2 * gap)
+    canvas[bar_y : bar_y + 8, gap : gap + bar_w] = colorize(np.tile(np.linspace(0, 1, bar_w), (8, 1)), DIVERGING)
+    im = Image.fromarray(canvas)
+    draw, small = ImageDraw.Draw(im), font(10)
+    for k, (label, _) in enumerate(tiles):
+        r, q = divmod(k, cols)
+        draw.text((gap + q * (tw + gap), top + r * (th + label_h + gap) + th + 1), label, fill=MUTED, font=small)
+    draw.text((gap, bar_y + 9), f"-{scale:.2g}", fill=MUTED, font=small)
+    draw.text((gap + bar_w // 2 - 3, bar_y + 9), "0", fill=MUTED, font=small)
+    draw.text((gap + bar_w - 30, bar_y + 9), f"+{scale:.2g}", fill=MUTED, font=small)
+    if title:
+        draw.text((gap, 5), title, fill=TEXT, font=font(13))
+    return im

@@ -13,9 +13,9 @@ Conventions: a conv's multiply-adds are ``C_out * H_out * W_out * C_in / groups 
 the reduction, the reduction's conv (and its BatchNorm) is gone and the first big conv reads all
 the module's input channels.
 
-The models: ``googlenet`` and ``inception_net`` are the app's demo configurations (28 x 28 input);
-``googlenet_seed`` is seed 004's full-size GoogLeNet on a 1 x 224 x 224 input, whose module 3a is
-the seed's own example ``Inception(192, 64, (96, 128), (16, 32), 32)`` at 28 x 28.
+The models: every catalog architecture with Inception modules, in its demo configuration (28 x 28 input),
+and the catalog's ``VARIANTS`` (seed 004's full-size GoogLeNet on a 1 x 224 x 224 input, whose module 3a is
+the seed's own example ``Inception(192, 64, (96, 128), (16, 32), 32)`` at 28 x 28).
 """
 
 from __future__ import annotations
@@ -27,36 +27,41 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnndemo.inspection import inception_modules
-from cnndemo.models import ARCHS, DEMO_CONFIGS, build_model
+from cnndemo import catalog
+from cnndemo.inspection.analysis import inception_modules
+from cnndemo.inspection.hooks import capture
+from cnndemo.models import build_model
 
-# Extra models that are not demo configurations: name -> (arch, config, input side).
-SEED_MODELS: dict[str, tuple[str, dict[str, Any], int]] = {
-    "googlenet_seed": ("googlenet", {"net": {}, "pad": 0}, 224),  # seed 004 as printed: ratio 1, ImageNet stem
-}
 DEMO_SIDE = 28
 _LOCK = threading.Lock()
 
 
-def _model_spec(arch: str) -> tuple[str, dict[str, Any], int]:
-    if arch in SEED_MODELS:
-        return SEED_MODELS[arch]
-    if arch in ARCHS:
-        return arch, DEMO_CONFIGS[arch], DEMO_SIDE
-    raise ValueError(f"Unknown model {arch!r}; choose one of {', '.join(bottleneck_archs())}.")
+def _model_spec(name: str) -> tuple[str, dict[str, Any], int]:
+    """(catalog architecture, config, input side) of a catalog architecture or variant."""
+    if name in catalog.VARIANTS:
+        v = catalog.VARIANTS[name]
+        return v.arch, v.config, v.side
+    if name in catalog.ARCHITECTURES:
+        return name, catalog.arch(name).config, DEMO_SIDE
+    raise ValueError(f"Unknown model {name!r}; choose one of {', '.join(bottleneck_archs())}.")
+
+
+def title(name: str) -> str:
+    """The model's title for menus."""
+    return catalog.VARIANTS[name].title if name in catalog.VARIANTS else catalog.arch(name).title
 
 
 @lru_cache(maxsize=None)
-def _has_inception(arch: str) -> bool:
-    name, config, _ = _model_spec(arch)
+def _has_inception(name: str) -> bool:
+    arch, config, _ = _model_spec(name)
     with torch.device("meta"):  # structure only: no memory, no initialisation cost
-        model = build_model(name, 0.0, 1.0, config)
+        model = build_model(arch, 0.0, 1.0, config)
     return bool(inception_modules(model))
 
 
 def bottleneck_archs() -> list[str]:
-    """The models with Inception modules: the zoo's (in ``ARCHS`` order), then the seed's full-size ones."""
-    return [a for a in ARCHS if _has_inception(a)] + [a for a in SEED_MODELS if _has_inception(a)]
+    """The models with Inception modules: the catalog's architectures (catalog order), then its variants."""
+    return [a for a in [*catalog.ARCHITECTURES, *catalog.VARIANTS] if _has_inception(a)]
 
 
 def _conv_units(branch: nn.Module) -> list[tuple[nn.Conv2d, int]]:
@@ -106,35 +111,27 @@ def _branch_report(name: str, branch: nn.Module, in_channels: int, shapes: dict[
 
 
 @lru_cache(maxsize=None)
-def _model_reports(arch: str) -> tuple[tuple[str, dict[str, Any]], ...]:
-    """Every Inception module of ``arch``'s model: (short name, report), from one forward pass."""
-    name, config, side = _model_spec(arch)
+def _model_reports(name: str) -> tuple[tuple[str, dict[str, Any]], ...]:
+    """Every Inception module of the model: (short name, report), from one forward pass with hooks."""
+    arch, config, side = _model_spec(name)
     torch.manual_seed(0)
-    model = build_model(name, 0.0, 1.0, config).eval()
-    modules = [(l.name.removeprefix("net."), model.get_submodule(l.name)) for l in inception_modules(model)]
-    shapes: dict[nn.Module, tuple] = {}
-    watched = {id(m): m for _, mod in modules for m in [mod, *mod.modules()] if m is mod or isinstance(m, nn.Conv2d)}
-    handles = []
-    for m in watched.values():
-        def hook(mod, args, output):
-            shapes[mod] = tuple(output.shape)
-            shapes[(mod, "in")] = tuple(args[0].shape)
-        handles.append(m.register_forward_hook(hook))
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, 1, side, side))
-    finally:
-        for h in handles:
-            h.remove()
+    model = build_model(arch, 0.0, 1.0, config).eval()
+    modules = [(layer.name, model.get_submodule(layer.name)) for layer in inception_modules(model)]
+    names = {id(m): n for n, m in model.named_modules()}
+    convs = [names[id(c)] for _, mod in modules for c in mod.modules() if isinstance(c, nn.Conv2d)]
+    with capture(model, convs, inputs=[n for n, _ in modules]) as seen, torch.no_grad():
+        model(torch.zeros(1, 1, side, side))
+    shapes = {model.get_submodule(n): tuple(seen[n].shape) for n in convs}
     reports = []
-    for short, mod in modules:
-        _, c_in, h, w = shapes[(mod, "in")]
+    for full, mod in modules:
+        _, c_in, h, w = seen[full + ":in"].shape
         branches = [_branch_report(label, getattr(mod, attr), c_in, shapes)
                     for attr, label in zip(mod.branch_names, mod.branch_labels)]
         total_with = {k: sum(b["with"][k] for b in branches) for k in ("macs", "params")}
         total_without = {k: sum(b["without"][k] for b in branches) for k in ("macs", "params")}
+        short = full.removeprefix("net.")
         reports.append((short, {
-            "arch": arch, "module": short, "in_channels": c_in, "hw": [h, w], "out_channels": shapes[mod][1],
+            "module": short, "in_channels": c_in, "hw": [h, w],
             "branches": branches, "total_with": total_with, "total_without": total_without,
             "ratio": total_without["macs"] / total_with["macs"],
         }))
@@ -152,7 +149,7 @@ def bottleneck(arch: str, module: str = "") -> dict[str, Any]:
 
     Returns ``{"module", "in_channels", "hw": [H, W], "branches": [{"name", "kernel", "stacked", "reduce",
     "out", "with": {"macs", "params"}, "without": {...}}], "total_with", "total_without", "ratio"}``
-    (plus ``arch`` and ``out_channels``); ``ratio`` is multiply-adds without / with the reductions.
+    ``ratio`` is multiply-adds without / with the reductions; the branches' ``out`` add up to the module's output.
     Raises ValueError for an unknown model or module.
     """
     _model_spec(arch)

@@ -11,7 +11,7 @@ so ``depth`` counts every conv layer (the classifier is a Linear layer, as in th
 PyTorch's default initialisation is kept: nothing rescales the signal, which is exactly when a plain
 stack's gradients fade layer by layer on the way back and the skip connections keep them alive.
 
-Training reuses the shared loop :func:`cnndemo.train.train_iter` unchanged: it is a generator, so the
+Training reuses the shared loop :func:`cnndemo.train.loop.train_iter` unchanged: it is a generator, so the
 two runs are interleaved one optimizer step at a time (``log_every=1``). ``train_iter`` yields its
 ``Step`` right after ``opt.step()`` and clears the gradients only at the next step, so every conv's
 ``weight.grad`` still holds the gradient of the step just taken when the ``Step`` arrives: the lab
@@ -29,9 +29,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from cnndemo.data import MEAN_STD
+from cnndemo import catalog
+from cnndemo.catalog import Recipe
+from cnndemo.data.datasets import TensorData, load_splits
 from cnndemo.models import ImageClassifier
-from cnndemo.train import Recipe, Step, TensorData, load_splits, train_iter
+from cnndemo.train.loop import Step, train_iter
+
+DATASET = catalog.LABS_DEFAULT[1]  # digits
 
 DEPTHS = (8, 20, 32, 56)
 WIDTH_RANGE = (4, 32)
@@ -80,8 +84,8 @@ def conv_layers(model: nn.Module) -> list[nn.Conv2d]:
 
 
 def make_pair(depth: int, width: int, seed: int = 0) -> tuple[ImageClassifier, ImageClassifier]:
-    """(plain, residual) MNIST models with the same layers, each initialised from ``seed`` (PyTorch's default init)."""
-    mean, std = MEAN_STD["mnist"]
+    """(plain, residual) digit models with the same layers, each initialised from ``seed`` (PyTorch's default init)."""
+    mean, std = catalog.dataset(DATASET).mean_std
     torch.manual_seed(seed)
     plain = ImageClassifier(DeepNet(depth, width, skip=False), mean, std)
     torch.manual_seed(seed)
@@ -122,7 +126,7 @@ class LabSpec:
 
 def lab_data(spec: LabSpec) -> tuple[TensorData, TensorData]:
     """``steps * batch_size`` MNIST training images (one epoch) and ``val_size`` held-out ones."""
-    train, val = load_splits("mnist", 5000, spec.steps * spec.batch_size, spec.seed)
+    train, val = load_splits(DATASET, 5000, spec.steps * spec.batch_size, spec.seed)
     return train, TensorData(val.images[: spec.val_size], val.labels[: spec.val_size])
 
 

@@ -1,10 +1,10 @@
 """Teach it your handwriting: a short fine-tune on the student's own digits, with MNIST replay against forgetting.
 
-1. The drawings (files, canvases, anything :func:`cnndemo.preprocess.prepare` reads) are framed exactly like
-   an upload to the app (``prepare(path, "mnist")``) and split per digit into a training part and a held-out
+1. The drawings (files, canvases, anything :func:`cnndemo.data.framing.prepare` reads) are framed exactly like
+   an upload to the app (``prepare(path, DATASET)``) and split per digit into a training part and a held-out
    part (about a third of each digit's drawings, at least one where the digit has two or more).
 2. A copy of the chosen network (the pretrained model is never touched) trains with the shared loop
-   :func:`cnndemo.train.train_iter` on the student's training drawings, repeated so that they make about a
+   :func:`cnndemo.train.loop.train_iter` on the student's training drawings, repeated so that they make about a
    quarter of the set, mixed with a fresh sample of MNIST training images (the replay that keeps it from
    forgetting); random shifts of up to 2 pixels. SGD with momentum at a small learning rate, a few short
    epochs (AdamW forgot more MNIST in trials: its first steps move every weight by about the learning rate).
@@ -26,11 +26,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnndemo.data import CLASSES
-from cnndemo.preprocess import prepare
-from cnndemo.train import Epoch, Recipe, Step, TensorData, evaluate, load_splits, load_test, train_iter
+from cnndemo import catalog
+from cnndemo.catalog import Recipe
+from cnndemo.data.datasets import TensorData, load_splits, load_test
+from cnndemo.data.framing import prepare
+from cnndemo.train.evaluation import evaluate
+from cnndemo.train.loop import Epoch, Step, train_iter
 
-DATASET = "mnist"
+ARCH, DATASET = catalog.LABS_DEFAULT  # the network taught by default; digits
 MAX_DRAWINGS = 500
 
 
@@ -38,7 +41,7 @@ MAX_DRAWINGS = 500
 class TeachSpec:
     """How to teach. The defaults take a few seconds for 30 drawings on a 2-core CPU (see BENCHMARKS)."""
 
-    arch: str = "residual_net"
+    arch: str = ARCH
     epochs: int = 4
     lr: float = 0.005
     batch_size: int = 64
@@ -56,12 +59,12 @@ class TeachSpec:
 
 
 def load_drawings(sources: Sequence[Any], labels: Sequence[str], classes: Sequence[str] | None = None) -> TensorData:
-    """Frame every drawing like an upload (``prepare(source, "mnist")``); labels are class names ("0" .. "9").
+    """Frame every drawing like an upload (``prepare(source, DATASET)``); labels are class names ("0" .. "9").
 
     Raises ValueError (naming the drawing) for a label that is not a class, a count mismatch, or a blank or
     unreadable image.
     """
-    classes = list(classes or CLASSES[DATASET])
+    classes = list(classes or catalog.dataset(DATASET).classes)
     if len(sources) != len(labels):
         raise ValueError(f"{len(sources)} drawings but {len(labels)} labels: give one label per drawing.")
     if not sources:

@@ -1,8 +1,7 @@
-"""Pictures and tables for the labs: the bottleneck table and chart, the gradient lab's curves and log-scale
-gradient bars, the signed grid of first-convolution kernels.
+"""Pictures and tables for the labs: the bottleneck table and chart, the gradient lab's loss curves and
+log-scale gradient bars. (The first-convolution kernel grid is :func:`cnndemo.inspection.render.kernel_grid`.)
 
 Matplotlib's object API only (``matplotlib.figure.Figure``, no pyplot state), safe in server threads.
-The kernel grid is plain NumPy/PIL through :mod:`cnndemo.viz`.
 """
 
 from __future__ import annotations
@@ -11,11 +10,8 @@ import math
 from typing import Any
 
 import numpy as np
-import torch
 from matplotlib.figure import Figure
-from PIL import Image, ImageDraw
 
-from cnndemo.viz import BACKGROUND, DIVERGING, MUTED, TEXT, colorize, font, normalise, upscale
 
 PLAIN, RESIDUAL = "#d62728", "#1f77b4"
 FLOOR = 1e-30  # gradient norms below this (float32 underflow: exactly 0) are drawn at the floor
@@ -36,7 +32,7 @@ def bottleneck_markdown(r: dict[str, Any]) -> str:
         rows.append(f"| {b['name']} | {reduce} | {kernel} | {b['out']} | {_m(b['with']['macs'])} | "
                     f"{_m(b['without']['macs'])} | {b['with']['params']:,} | {b['without']['params']:,} |")
     tw, to = r["total_with"], r["total_without"]
-    rows.append(f"| **total** | | | {r.get('out_channels', '')} | **{_m(tw['macs'])}** | **{_m(to['macs'])}** | "
+    rows.append(f"| **total** | | | {sum(b['out'] for b in r['branches'])} | **{_m(tw['macs'])}** | **{_m(to['macs'])}** | "
                 f"{tw['params']:,} | {to['params']:,} |")
     ratio = r["ratio"]
     verdict = (f"The 1x1 reductions cut the module's multiply-adds **{ratio:.1f}x**." if ratio >= 1.05 else
@@ -111,46 +107,3 @@ def gradient_figure(state: dict[str, Any], steps: int | None = None) -> Figure:
     if n:
         ax_grad.legend(fontsize=8, ncol=2, loc="lower right", bbox_to_anchor=(1.0, 1.0), frameon=False)
     return fig
-
-
-def filter_grid(kernels: torch.Tensor | np.ndarray, cell: int = 56, cols: int = 8, title: str | None = None) -> Image.Image:
-    """First-convolution kernels (out x in x k x k) as a grid, red > 0 and blue < 0 on one symmetric scale.
-
-    All kernels share the scale (the largest |weight|), so weak and strong filters can be compared; a
-    kernel with several input channels shows one tile per input channel, labelled ``#out.in``.
-    """
-    a = kernels.detach().float().cpu().numpy() if isinstance(kernels, torch.Tensor) else np.asarray(kernels, np.float32)
-    if a.ndim != 4:
-        raise ValueError(f"expected out x in x k x k kernels, got shape {a.shape}")
-    out_c, in_c, kh, kw = a.shape
-    tiles = [(f"#{o}" if in_c == 1 else f"#{o}.{i}", a[o, i]) for o in range(out_c) for i in range(in_c)]
-    scale = float(np.abs(a).max()) or 1.0
-    factor = max(1, cell // max(kh, kw))
-    th, tw = kh * factor, kw * factor
-    label_h, gap, top = 14, 6, (24 if title else 6)
-    cols = max(1, min(cols, len(tiles)))
-    rows = -(-len(tiles) // cols)
-    legend_h = 22
-    canvas = np.empty((top + rows * (th + label_h + gap) + legend_h + gap, cols * tw + (cols + 1) * gap, 3), np.uint8)
-    canvas[:] = BACKGROUND
-    labels = []
-    for k, (label, tile) in enumerate(tiles):
-        r, q = divmod(k, cols)
-        y, x = top + r * (th + label_h + gap), gap + q * (tw + gap)
-        canvas[y : y + th, x : x + tw] = upscale(colorize(normalise(tile, scale, signed=True), DIVERGING), factor)
-        labels.append((x, y + th + 1, label))
-    bar_y = canvas.shape[0] - legend_h
-    bar_w = min(160, canvas.shape[1] - 2 * gap)
-    ramp = colorize(np.tile(np.linspace(0, 1, bar_w), (8, 1)), DIVERGING)
-    canvas[bar_y : bar_y + 8, gap : gap + bar_w] = ramp
-    im = Image.fromarray(canvas)
-    draw = ImageDraw.Draw(im)
-    small = font(10)
-    for x, y, text in labels:
-        draw.text((x, y), text, fill=MUTED, font=small)
-    draw.text((gap, bar_y + 9), f"-{scale:.2g}", fill=MUTED, font=small)
-    draw.text((gap + bar_w // 2 - 3, bar_y + 9), "0", fill=MUTED, font=small)
-    draw.text((gap + bar_w - 30, bar_y + 9), f"+{scale:.2g}", fill=MUTED, font=small)
-    if title:
-        draw.text((gap, 5), title, fill=TEXT, font=font(13))
-    return im

@@ -1,13 +1,14 @@
-"""The "Labs" tab: the bottleneck calculator, the vanishing-gradients lab and "teach it your handwriting".
+"""The "Labs" tab: the vanishing-gradients lab and "teach it your handwriting".
 
 The app calls :func:`build_labs_tab` inside its ``gr.Tabs()``::
 
-    build_labs_tab(zoo, session_models)   # zoo: cnndemo.registry.ModelZoo; session_models: gr.State
+    build_labs_tab(zoo, session)   # zoo: cnndemo.app.zoo.ModelZoo; session: gr.State holding SessionModels
 
-It registers ``/bottleneck`` (JSON), ``/gradient_flow`` (streams; every argument has a default) and
-``/teach`` (streams; the taught model goes into this browser session's ``session_models`` only). All
-computation is in :mod:`cnndemo.labs` (``bottleneck``, ``gradient_flow``, ``teach``); pictures in
-:mod:`cnndemo.labs.render`. Errors become ``gr.Error`` with the core's message.
+It registers ``/gradient_flow`` (streams; every argument has a default) and ``/teach`` (streams; the taught
+model goes into this browser session's ``SessionModels`` only, via ``put``). All computation is in
+:mod:`cnndemo.labs` (``gradient_flow``, ``teach``); pictures in :mod:`cnndemo.app.labs_plots`. The bottleneck
+calculator and the kernel grid live in the network tabs (:mod:`cnndemo.app.lab_panels`). Errors become
+``gr.Error`` with the core's message.
 """
 
 from __future__ import annotations
@@ -22,27 +23,18 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from cnndemo.data import CLASSES
-from cnndemo.labs import render
-from cnndemo.labs.bottleneck import bottleneck, bottleneck_archs, module_names
+from cnndemo import catalog
+from cnndemo.app import labs_plots as render
+from cnndemo.app.zoo import ModelZoo
+from cnndemo.data.decode import canvas_image
+from cnndemo.data.framing import prepare
+from cnndemo.finetune.store import SessionModels
 from cnndemo.labs.gradient_flow import DEPTHS, STEPS_RANGE, WIDTH_RANGE, LabSpec, gradient_flow
 from cnndemo.labs.teach import DATASET, TeachSpec, load_drawings, teach
-from cnndemo.models import ARCHS
-from cnndemo.preprocess import canvas_image
-from cnndemo.registry import ARCH_TITLES
 
+RESULT_KEYS = ("yours_before", "yours_after", "mnist_before", "mnist_after", "held_out")  # /teach's last JSON
+CLASSES = list(catalog.dataset(DATASET).classes)
 UPDATE_INTERVAL_S = 0.75  # the streaming labs send a screen update at most this often
-BOTTLENECK_TITLES = {"googlenet": "GoogLeNet (the app's, 28 x 28 input)",
-                     "inception_net": "Course Inception net (seed 002)",
-                     "googlenet_seed": "GoogLeNet as in seed 004 (224 x 224 input)"}
-
-BOTTLENECK_INTRO = """### Bottleneck calculator
-An Inception module puts a cheap 1x1 convolution in front of its 3x3 and 5x5 kernels to cut the channels
-first. Here is what that saves, branch by branch, for a real module: the cost *with* the 1x1 reduction, and
-*without* it (the same big kernel applied straight to the module's input). Multiply-adds of the convolutions
-at the module's real input size; parameters are the branch's own. Seed 004's example is module 3a of
-*GoogLeNet as in seed 004*: its 5x5 branch costs about 120 M multiply-adds without the reduction, 12.4 M with it.
-"""
 GRADIENT_INTRO = """### Vanishing gradients: a plain deep CNN against the same CNN with skip connections
 Two networks with the same layers and the same starting weights train side by side on MNIST: a plain stack of
 3x3 convolutions, and the same stack with the course's residual blocks (`out = relu(x + F(x))`). As in the
@@ -57,54 +49,6 @@ third of each digit's drawings are kept aside to measure the result. **Teach** f
 the rest, mixed with real MNIST training images so that it does not forget MNIST, and compares before and after:
 on your held-out drawings, and on 2,000 MNIST test images. The taught model is yours alone (this browser session).
 """
-
-
-def _keep_for_session(session_models: dict | None, arch: str, dataset: str, model: Any, meta: dict) -> dict:
-    """Store a taught model for this browser session only (the one place that knows the store's shape)."""
-    store = session_models if session_models is not None else {}
-    store[f"{arch}/{dataset}"] = (model, meta)
-    return store
-
-
-def _api_bottleneck(arch: str, module: str) -> dict:
-    try:
-        return bottleneck(arch, module or "")
-    except (ValueError, LookupError) as exc:
-        raise gr.Error(str(exc)) from None
-
-
-def _bottleneck_panel(report: dict | None) -> tuple:
-    if not report:
-        return "", None
-    return render.bottleneck_markdown(report), render.bottleneck_figure(report)
-
-
-def _build_bottleneck() -> None:
-    archs = bottleneck_archs()
-    first = archs[0]
-    for a in archs:  # build each model once now (a fraction of a second), so every answer comes from the cache
-        module_names(a)
-    gr.Markdown(BOTTLENECK_INTRO)
-    with gr.Row():
-        arch = gr.Dropdown([(BOTTLENECK_TITLES.get(a, ARCH_TITLES.get(a, a)), a) for a in archs], value=first,
-                           label="Model", elem_id="bottleneck-arch")
-        names = module_names(first)
-        module = gr.Dropdown(names, value=names[0], label="Inception module", allow_custom_value=True,  # API: "" or "3a"
-                             elem_id="bottleneck-module")
-    initial = bottleneck(first, names[0])
-    table = gr.Markdown(render.bottleneck_markdown(initial), elem_id="bottleneck-table")
-    chart = gr.Plot(render.bottleneck_figure(initial), show_label=False, format="png", elem_id="bottleneck-chart")
-    with gr.Accordion("The numbers as JSON (what /bottleneck returns)", open=False):
-        report = gr.JSON(initial, elem_id="bottleneck-json")
-
-    def pick_arch(a: str):
-        names = module_names(a)
-        return gr.Dropdown(choices=names, value=names[0]), bottleneck(a, names[0])
-
-    ev = module.change(_api_bottleneck, [arch, module], report, api_name="bottleneck", show_progress="hidden")
-    ev.then(_bottleneck_panel, report, [table, chart], api_visibility="private", show_progress="hidden")
-    arch.change(pick_arch, arch, [module, report], api_visibility="private", show_progress="hidden").then(
-        _bottleneck_panel, report, [table, chart], api_visibility="private", show_progress="hidden")
 
 
 def _gradient_events(depth: float, width: float, steps: float, lr: float) -> Iterator[tuple]:
@@ -136,8 +80,8 @@ def _gradient_events(depth: float, width: float, steps: float, lr: float) -> Ite
                       f"residual **{r['val_acc_after']:.1%}**. In the plain net the last layer's gradient is "
                       f"{gap(p['grad_norms']):.1e} times the first layer's; with skip connections "
                       f"{gap(r['grad_norms']):.1f} times.")
-            result = {"phase": "done", "depth": ev["depth"], "width": ev["width"], "steps": ev["steps"],
-                      "plain": p, "residual": r}
+            result = {"depth": ev["depth"], **{k: {"grad_norms": ev[k]["grad_norms"], "loss": ev[k]["loss"]}
+                                               for k in ("plain", "residual")}}
             yield status, render.gradient_figure(ev, spec.steps), result
 
 
@@ -158,8 +102,8 @@ def _build_gradient_flow() -> None:
     def run(depth: float = d.depth, width: float = d.width, steps: float = d.steps, lr: float = d.lr):
         """
         Train a plain deep CNN and the same CNN with skip connections side by side on MNIST; stream progress. The last
-        update is {"phase": "done", "depth", "plain": {"grad_norms": [first .. last conv layer], "loss": [...],
-        "val_acc_before", "val_acc_after"}, "residual": {...}}.
+        update is {"depth", "plain": {"grad_norms": [first .. last conv layer], "loss": [one per step]},
+        "residual": {...}}.
 
         Args:
             depth: number of conv layers (even, 4 to 110; 8, 20, 32 or 56 in the tab).
@@ -203,35 +147,35 @@ def _result_markdown(r: dict) -> str:
             "for MNIST in this browser session only.")
 
 
-def _teach_events(zoo: Any, images: Any, labels: Any, arch: str, store: dict | None) -> Iterator[tuple]:
+def _teach_events(zoo: ModelZoo, images: Any, labels: Any, arch: str, store: SessionModels | None) -> Iterator[tuple]:
     names = _parse_labels(labels)
-    if arch not in ARCHS:
-        raise gr.Error(f"Unknown network {arch!r}; choose one of {', '.join(ARCHS)}.")
     try:
+        title = catalog.arch(str(arch)).title
         model, meta = zoo.get(arch, DATASET)  # always from the pretrained model: a clean before / after
-        drawings = load_drawings(_paths(images), names, meta.get("classes") or CLASSES[DATASET])
+        drawings = load_drawings(_paths(images), names, meta.get("classes") or CLASSES)
         events = teach(model, meta, drawings, TeachSpec(arch=arch))
         first = next(events)
     except (ValueError, LookupError) as exc:
         raise gr.Error(str(exc)) from None
-    yield (f"Teaching {ARCH_TITLES.get(arch, arch)} with {first['trained_on']} of your drawings "
-           f"(+ MNIST replay; {first['held_out']} kept aside)…", "", {"phase": "start", **first}, gr.skip())
+    yield (f"Teaching {title} with {first['trained_on']} of your drawings "
+           f"(+ MNIST replay; {first['held_out']} kept aside)…", "", {"phase": "start", **first})
     last = 0.0
     for ev in events:
         if ev["type"] == "done":
-            store = _keep_for_session(store, arch, DATASET, ev["model"], ev["meta"])
+            if store is not None:
+                store.put(arch, DATASET, ev["model"], ev["meta"])  # this browser session only
             r = ev["result"]
             yield (f"**Done:** your held-out drawings {r['yours_before']:.0%} → {r['yours_after']:.0%}.",
-                   _result_markdown(r), r, store)
+                   _result_markdown(r), {k: r[k] for k in RESULT_KEYS})
             return
         now = time.monotonic()
         if ev["type"] == "step" and now - last >= UPDATE_INTERVAL_S:
             last = now
             yield (f"step {ev['step']}/{ev['total_steps']} · loss {ev['loss']:.3f}", gr.skip(),
-                   {"phase": "training", "step": ev["step"], "total_steps": ev["total_steps"]}, gr.skip())
+                   {"phase": "training", "step": ev["step"], "total_steps": ev["total_steps"]})
         elif ev["type"] == "epoch":
             yield (f"epoch {ev['epoch']}/{ev['epochs']} done · MNIST check {ev['mnist_check']:.1%}", gr.skip(),
-                   {"phase": "epoch", **ev}, gr.skip())
+                   {"phase": "epoch", **ev})
 
 
 def _save_drawing(value: Any, folder: str) -> str:
@@ -242,17 +186,17 @@ def _save_drawing(value: Any, folder: str) -> str:
 
 
 def _collection(files: list[str], labels: list[str]) -> tuple:
-    counts = {c: labels.count(c) for c in CLASSES[DATASET] if labels.count(c)}
+    counts = {c: labels.count(c) for c in CLASSES if labels.count(c)}
     summary = (f"{len(files)} drawings: " + ", ".join(f"{c}: {n}" for c, n in counts.items())) if files else "No drawings yet."
     return files or None, json.dumps(labels), [(f, l) for f, l in zip(files, labels)], summary
 
 
-def _build_teach(zoo: Any, session_models: gr.State) -> None:
+def _build_teach(zoo: ModelZoo, session: gr.State) -> None:
     folder = tempfile.mkdtemp(prefix="cnndemo-teach-")
     gr.Markdown(TEACH_INTRO)
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
-            digit = gr.Radio(CLASSES[DATASET], value=CLASSES[DATASET][0], label="This drawing is a…",
+            digit = gr.Radio(CLASSES, value=CLASSES[0], label="This drawing is a…",
                              elem_id="teach-digit")
             canvas = gr.Sketchpad(type="numpy", image_mode="RGBA", format="png", canvas_size=(280, 280),
                                   brush=gr.Brush(default_size=14, colors=["#000000"], color_mode="fixed"),
@@ -267,7 +211,7 @@ def _build_teach(zoo: Any, session_models: gr.State) -> None:
             gallery = gr.Gallery(label="Your drawings", columns=10, height=220, object_fit="contain",
                                  elem_id="teach-gallery")
             with gr.Row():
-                arch = gr.Dropdown([(ARCH_TITLES.get(a, a), a) for a in ARCHS], value=TeachSpec().arch,
+                arch = gr.Dropdown([(a.title, a.name) for a in catalog.ARCHITECTURES.values()], value=TeachSpec().arch,
                                    label="Network", elem_id="teach-arch")
                 go = gr.Button("Teach", variant="primary", elem_id="teach-go")
             status = gr.Markdown(elem_id="teach-status")
@@ -280,8 +224,6 @@ def _build_teach(zoo: Any, session_models: gr.State) -> None:
 
     def add_drawing(value: Any, label: str, current: Any, current_labels: str):
         try:
-            from cnndemo.preprocess import prepare
-
             prepare(value, DATASET)  # refuse a blank canvas now, with the app's own message
         except ValueError as exc:
             raise gr.Error(str(exc)) from None
@@ -298,7 +240,7 @@ def _build_teach(zoo: Any, session_models: gr.State) -> None:
     upload.upload(add_uploads, [upload, digit, files, labels], [*collection, upload], api_visibility="private")
     clear.click(lambda: _collection([], []), None, collection, api_visibility="private")
 
-    def run(images: list[str] | None, labels: str, arch: str, store: dict | None) -> Iterator[tuple]:
+    def run(images: list[str] | None, labels: str, arch: str, store: SessionModels | None) -> Iterator[tuple]:
         """
         Fine-tune a copy of a pretrained MNIST network on the student's digits (with MNIST replay) and stream
         progress. The last update is {"yours_before", "yours_after", "mnist_before", "mnist_after", "held_out": n}:
@@ -307,21 +249,19 @@ def _build_teach(zoo: Any, session_models: gr.State) -> None:
         Args:
             images: the drawings, as image files.
             labels: JSON list of class names ("0" .. "9"), one per image.
-            arch: vgg11, googlenet, resnet18, inception_net or residual_net.
+            arch: the network, one of the catalog's architectures.
         """
         yield from _teach_events(zoo, images, labels, arch, store)
 
-    go.click(run, [files, labels, arch, session_models], [status, comparison, result, session_models],
+    go.click(run, [files, labels, arch, session], [status, comparison, result],
              api_name="teach", concurrency_limit=2, concurrency_id="labs_train", show_progress="hidden")
 
 
-def build_labs_tab(zoo: Any, session_models: gr.State) -> None:
-    """Create the "Labs" tab (call inside the app's ``gr.Tabs()``); registers /bottleneck, /gradient_flow, /teach."""
+def build_labs_tab(zoo: ModelZoo, session: gr.State) -> None:
+    """Create the "Labs" tab (call inside the app's ``gr.Tabs()``); registers /gradient_flow and /teach."""
     with gr.Tab("Labs", id="labs", elem_id="labs-tab"):
         with gr.Tabs():
-            with gr.Tab("Bottleneck calculator", id="labs-bottleneck"):
-                _build_bottleneck()
             with gr.Tab("Vanishing gradients", id="labs-gradients"):
                 _build_gradient_flow()
             with gr.Tab("Teach it your handwriting", id="labs-teach"):
-                _build_teach(zoo, session_models)
+                _build_teach(zoo, session)

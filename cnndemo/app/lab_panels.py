@@ -1,0 +1,89 @@
+"""Two labs that live inside the network tabs: the bottleneck calculator (an accordion of the Inception tab,
+following its model and module) and "filters that learn" (the first convolution's kernels, in every tab).
+
+Also registers ``/bottleneck(arch, module)`` (JSON). Handlers are plain functions over
+:mod:`cnndemo.labs.bottleneck` and :mod:`cnndemo.inspection`; bad names become ``gr.Error`` (``api_errors``).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import gradio as gr
+
+from cnndemo import catalog
+from cnndemo.app import labs_plots
+from cnndemo.app.api import api_errors
+from cnndemo.app.zoo import ModelZoo
+from cnndemo.finetune.store import SessionModels
+from cnndemo.inspection.analysis import first_conv_kernels
+from cnndemo.inspection.render import kernel_grid
+from cnndemo.labs.bottleneck import bottleneck, bottleneck_archs, module_names
+
+BOTTLENECK_INTRO = """An Inception module puts a cheap 1x1 convolution in front of its 3x3 and 5x5 kernels to cut the
+channels first. Here is what that saves, branch by branch, for the module selected above: the cost *with* the 1x1
+reduction, and *without* it (the same big kernel applied straight to the module's input). Multiply-adds of the
+convolutions at the module's real input size; parameters are the branch's own. Seed 004's example is module 3a of
+its full-size GoogLeNet: the 5x5 branch costs about 120 M multiply-adds without the reduction, 12.4 M with it.
+"""
+FILTERS_INTRO = """The first convolution looks at the pixels directly, so its kernels are pictures in their own right:
+red = positive weight, blue = negative, all on one scale. Trained, they are stroke, edge and blob detectors; the
+Fine-tune tab shows them change epoch by epoch (start from scratch to see them grow out of noise)."""
+
+
+def bottleneck_report(arch: str, module: str = "") -> dict:
+    """``/bottleneck``: the JSON report of one Inception module of ``arch`` (``module`` "" = the first)."""
+    return bottleneck(str(arch or "").strip(), str(module or "").strip())
+
+
+def bottleneck_panel(arch: str, module: str | None, variant: bool) -> tuple[str, Any, dict]:
+    """(table, chart, JSON) for the tab's model and module, or for the catalog variant of that model."""
+    name = next((v.name for v in catalog.VARIANTS.values() if v.arch == arch), arch) if variant else arch
+    try:
+        report = bottleneck(name, module or "")
+    except ValueError:  # a module the variant does not have (the course net's): its first module
+        report = bottleneck(name, "")
+    return labs_plots.bottleneck_markdown(report), labs_plots.bottleneck_figure(report), report
+
+
+def build_bottleneck_panel(tab: catalog.Tab, arch: Any, module: Any) -> None:
+    """The calculator accordion of an Inception tab; follows the tab's ``arch`` radio and ``module`` dropdown."""
+    archs = [a for a in tab.archs if a in bottleneck_archs()]
+    if not archs:
+        return
+    for a in bottleneck_archs():  # build each model once now (a fraction of a second): answers come from the cache
+        module_names(a)
+    variants = [v for v in catalog.VARIANTS.values() if v.arch in archs]
+    table0, chart0, report0 = bottleneck_panel(archs[0], "", False)
+    with gr.Accordion("Bottleneck calculator: what the 1x1 convolutions save", open=False, elem_id="bottleneck"):
+        gr.Markdown(BOTTLENECK_INTRO)
+        variant = gr.Checkbox(False, label=f"Show {variants[0].title} instead" if variants else "",
+                              visible=bool(variants), elem_id="bottleneck-variant")
+        table = gr.Markdown(table0, elem_id="bottleneck-table")
+        chart = gr.Plot(chart0, show_label=False, format="png", elem_id="bottleneck-chart")
+        with gr.Accordion("The numbers as JSON (what /bottleneck returns)", open=False):
+            report = gr.JSON(report0, elem_id="bottleneck-json")
+    gr.on([arch.change, module.change, variant.change], bottleneck_panel, [arch, module, variant],
+          [table, chart, report], api_visibility="private", show_progress="hidden", trigger_mode="always_last")
+    with gr.Column(visible=False):  # the API endpoint takes any model with Inception modules, by name
+        name, mod, out = gr.Textbox(label="arch"), gr.Textbox(label="module"), gr.JSON(label="bottleneck")
+        gr.Button(visible=False).click(api_errors(bottleneck_report), [name, mod], out, api_name="bottleneck")
+
+
+def filters_image(zoo: ModelZoo, arch: str, dataset: str, session: SessionModels | None = None):
+    """The kernel grid of the first convolution of the model the tab shows (the session's own, if it uses one)."""
+    try:
+        model, _meta, _own = zoo.resolve(arch, dataset, session)
+        return kernel_grid(first_conv_kernels(model), cell=40, cols=16)
+    except (LookupError, ValueError):
+        return None
+
+
+def build_filters_panel(zoo: ModelZoo, tab: catalog.Tab, first: str, dataset: str) -> Any:
+    """The "Filters that learn" accordion; returns its image (the caller wires it to the tab's events)."""
+    with gr.Accordion("Filters that learn: the first convolution's kernels", open=False, elem_id=f"filters-{tab.id}"):
+        gr.Markdown(FILTERS_INTRO)
+        return gr.Image(functools.partial(filters_image, zoo, first, dataset), format="png", type="pil",
+                        interactive=False, show_label=False, elem_classes="pixelated",
+                        elem_id=f"filters-img-{tab.id}", buttons=["download", "fullscreen"])
