@@ -101,7 +101,7 @@ def test_bottleneck_bad_input_is_a_sentence():
     with pytest.raises(ValueError, match="Unknown model"):
         bottleneck("alexnet", "")
     md = render.bottleneck_markdown(bottleneck("googlenet_seed", "3a"))
-    assert "120.42 M" in md and "12.44 M" in md
+    assert "120.42\u00a0M" in md and "12.44\u00a0M" in md
 
 
 # ----------------------------------------------------------------------------- gradient flow
@@ -233,3 +233,30 @@ def test_session_store_put_is_used_forgotten_and_released(tmp_path):
     store.put("residual_net", "mnist", model, {}, folder=str(again))
     store.release()
     assert not again.exists() and store.get("residual_net", "mnist") is None
+
+
+def test_fine_tune_shows_the_first_conv_kernels_after_every_epoch(mnist_ready, tmp_path):
+    """The fine-tune run sends the first conv's kernels (plain NumPy) before training and after each epoch; they
+    change, the last ones are the kept model's, and the tab turns them into one kernel grid per epoch."""
+    from cnndemo.app.finetune_tab import OUTPUT_NAMES, TabView
+    from cnndemo.finetune.runs import DeviceQueue, RunRegistry
+    from cnndemo.finetune.session import run_finetune
+    from cnndemo.finetune.spec import FineTuneSpec
+
+    spec = FineTuneSpec(arch="residual_net", dataset="mnist", start="scratch", epochs=2, subset=500, batch_size=64,
+                        eval_size=100, test_eval=False)
+    view, shown = TabView(spec), None
+    events = []
+    for ev in run_finetune(spec, "s", None, RunRegistry(), DeviceQueue(), out_dir=tmp_path):
+        events.append(ev)
+        out = view.update(ev)
+        if out is not None and not isinstance(out[OUTPUT_NAMES.index("filters")], dict):
+            shown = out[OUTPUT_NAMES.index("filters")]
+    start = next(e for e in events if e["type"] == "start")
+    epochs = [e for e in events if e["type"] == "epoch"]
+    model = events[-1]["outcome"].model
+    assert isinstance(start["kernels"], np.ndarray) and start["kernels"].shape == first_conv_kernels(model).shape
+    assert len(epochs) == 2 and not np.array_equal(epochs[0]["kernels"], start["kernels"])
+    assert np.allclose(epochs[-1]["kernels"], first_conv_kernels(model), atol=1e-6)
+    assert [caption for _, caption in shown] == ["before training", "after epoch 1", "after epoch 2"]
+    assert OUTPUT_NAMES[-1] == "metrics" and OUTPUT_NAMES[7] == "checkpoint"  # the API's indices stay put

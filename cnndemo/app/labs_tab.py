@@ -91,7 +91,8 @@ def _build_gradient_flow() -> None:
     with gr.Row():
         depth = gr.Radio(list(DEPTHS), value=d.depth, label="Depth (conv layers)", elem_id="gradient-depth")
         width = gr.Slider(*WIDTH_RANGE, value=d.width, step=1, label="Width (channels per layer)")
-        steps = gr.Slider(*STEPS_RANGE, value=d.steps, step=10, label="Training steps (batch of 32)")
+        steps = gr.Slider(*STEPS_RANGE, value=d.steps, step=10, label="Training steps (batch of 32)",
+                          elem_id="gradient-steps")
         lr = gr.Number(value=d.lr, label="Learning rate (SGD)", minimum=1e-4, maximum=1.0)
     start = gr.Button("Train both", variant="primary", elem_id="gradient-start")
     status = gr.Markdown("Press **Train both**.", elem_id="gradient-status")

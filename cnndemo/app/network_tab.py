@@ -138,7 +138,7 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
             fmap = gr.Image(label="Channels", format="png", type="pil", interactive=False, show_label=False,
                             elem_classes="pixelated", elem_id=f"fmap-{tab.id}", buttons=["download", "fullscreen"])
         module = gr.Dropdown(modules, value=modules[0][1] if modules else None, label="Inception module",
-                             visible=tab.kind == "inception", render=False)
+                             visible=tab.kind == "inception", render=False, elem_id=f"module-{tab.id}")
         branch_imgs, branch_table, res_img, res_table = [], None, None, None
         if tab.kind == "inception":
             with gr.Accordion("Inception branches: four paths side by side", open=True):
