@@ -100,8 +100,8 @@ def test_bottleneck_bad_input_is_a_sentence():
         bottleneck("vgg11", "")
     with pytest.raises(ValueError, match="Unknown model"):
         bottleneck("alexnet", "")
-    md = render.bottleneck_markdown(bottleneck("googlenet_seed", "3a"))
-    assert "120.42\u00a0M" in md and "12.44\u00a0M" in md
+    md = render.bottleneck_html(bottleneck("googlenet_seed", "3a"))
+    assert "120.42 M" in md and "12.44 M" in md and "white-space:nowrap" in md
 
 
 # ----------------------------------------------------------------------------- gradient flow

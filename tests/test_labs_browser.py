@@ -66,6 +66,7 @@ def test_bottleneck_accordion_and_kernel_grid_in_the_googlenet_tab(browser, runn
     _open(page, "filters-googlenet")
     grid = _image_rendered(page, "#filters-img-googlenet")
     assert grid["w"] > 200 and grid["h"] > 40
+    page.locator("#filters-googlenet").screenshot(path=str(ARTIFACTS / "filters.png"))
     assert not errors, errors
     page.close()
 

@@ -44,7 +44,7 @@ def bottleneck_panel(arch: str, module: str | None, variant: bool) -> tuple[str,
         report = bottleneck(name, module or "")
     except ValueError:  # a module the variant does not have (the course net's): its first module
         report = bottleneck(name, "")
-    return labs_plots.bottleneck_markdown(report), labs_plots.bottleneck_figure(report), report
+    return labs_plots.bottleneck_html(report), labs_plots.bottleneck_figure(report), report
 
 
 def build_bottleneck_panel(tab: catalog.Tab, arch: Any, module: Any) -> None:
@@ -60,7 +60,7 @@ def build_bottleneck_panel(tab: catalog.Tab, arch: Any, module: Any) -> None:
         gr.Markdown(BOTTLENECK_INTRO)
         variant = gr.Checkbox(False, label=f"Show {variants[0].title} instead" if variants else "",
                               visible=bool(variants), elem_id="bottleneck-variant")
-        table = gr.Markdown(table0, elem_id="bottleneck-table")
+        table = gr.HTML(table0, elem_id="bottleneck-table")
         chart = gr.Plot(chart0, show_label=False, format="png", elem_id="bottleneck-chart")
         with gr.Accordion("The numbers as JSON (what /bottleneck returns)", open=False):
             report = gr.JSON(report0, elem_id="bottleneck-json")

@@ -17,38 +17,40 @@ PLAIN, RESIDUAL = "#d62728", "#1f77b4"
 FLOOR = 1e-30  # gradient norms below this (float32 underflow: exactly 0) are drawn at the floor
 
 
-NBSP = "\u00a0"  # keeps a number and its unit on one line in narrow table cells
-
-
 def _m(macs: int) -> str:
-    return f"{macs / 1e6:,.2f}{NBSP}M" if macs >= 1e5 else f"{macs / 1e3:,.1f}{NBSP}k"
+    return f"{macs / 1e6:,.2f} M" if macs >= 1e5 else f"{macs / 1e3:,.1f} k"
 
 
 def _p(params: int) -> str:
-    return f"{params / 1e3:,.1f}{NBSP}k" if params >= 1e4 else f"{params:,}"
+    return f"{params / 1e3:,.1f} k" if params >= 1e4 else f"{params:,}"
 
 
-def bottleneck_markdown(r: dict[str, Any]) -> str:
-    """The report of :func:`cnndemo.labs.bottleneck.bottleneck` as a Markdown table with a one-line verdict."""
+CELL = "padding:4px 8px;border-bottom:1px solid #e2e8f0;white-space:nowrap"
+
+
+def bottleneck_html(r: dict[str, Any]) -> str:
+    """The report of :func:`cnndemo.labs.bottleneck.bottleneck` as a one-line verdict and a compact HTML table
+    (cells never wrap, so a narrow column keeps "173.41 M" on one line)."""
     h, w = r["hw"]
-    rows = ["| branch | 1x1 to | kernel | out | mult-adds with | without | params with | without |",
-            "|---|---|---|---|---|---|---|---|"]
+    head = ["branch", "1x1 to", "kernel", "out", "mult-adds with", "without", "params with", "without"]
+    rows = []
     for b in r["branches"]:
-        kernel = f"{b['kernel']}x{b['kernel']}" + (f"{NBSP}×{b['stacked']}" if b["stacked"] > 1 else "")
-        reduce = str(b["reduce"]) if b["reduce"] is not None else "—"
-        rows.append(f"| {b['name'].replace(' ', NBSP)} | {reduce} | {kernel} | {b['out']} | {_m(b['with']['macs'])} | "
-                    f"{_m(b['without']['macs'])} | {_p(b['with']['params'])} | {_p(b['without']['params'])} |")
+        kernel = f"{b['kernel']}x{b['kernel']}" + (f" ×{b['stacked']}" if b["stacked"] > 1 else "")
+        rows.append([b["name"], b["reduce"] if b["reduce"] is not None else "—", kernel, b["out"],
+                     _m(b["with"]["macs"]), _m(b["without"]["macs"]), _p(b["with"]["params"]), _p(b["without"]["params"])])
     tw, to = r["total_with"], r["total_without"]
-    rows.append(f"| **total** | | | {sum(b['out'] for b in r['branches'])} | **{_m(tw['macs'])}** | **{_m(to['macs'])}** | "
-                f"{_p(tw['params'])} | {_p(to['params'])} |")
+    rows.append(["<b>total</b>", "", "", sum(b["out"] for b in r["branches"]), f"<b>{_m(tw['macs'])}</b>",
+                 f"<b>{_m(to['macs'])}</b>", _p(tw["params"]), _p(to["params"])])
     ratio = r["ratio"]
-    verdict = (f"The 1x1 reductions cut the module's multiply-adds **{ratio:.1f}x**." if ratio >= 1.05 else
+    verdict = (f"The 1x1 reductions cut the module's multiply-adds <b>{ratio:.1f}x</b>." if ratio >= 1.05 else
                f"Here the 1x1 convs do not save anything (ratio {ratio:.2f}): the module's input has only "
                f"{r['in_channels']} channels, fewer than or about as many as the 1x1 convs produce, so they widen "
                "instead of reducing. The saving needs a wide input.")
-    head = (f"**{r['module']}**: input {r['in_channels']} x {h} x {w}; the *1x1 to* column is the reduction's "
-            f"output channels. {verdict}")
-    return head + "\n\n" + "\n".join(rows)
+    cells = lambda tag, row: "".join(f'<{tag} style="{CELL}">{v}</{tag}>' for v in row)  # noqa: E731
+    table = (f'<table style="border-collapse:collapse;font-size:.92em"><tr>{cells("th", head)}</tr>'
+             + "".join(f"<tr>{cells('td', row)}</tr>" for row in rows) + "</table>")
+    return (f"<p><b>{r['module']}</b>: input {r['in_channels']} x {h} x {w}; <i>1x1 to</i> is the reduction's output "
+            f"channels. {verdict}</p>" + table)
 
 
 def bottleneck_figure(r: dict[str, Any]) -> Figure:
