@@ -31,6 +31,16 @@ def _wait_text(page, selector: str, predicate, timeout: float = 300) -> str:
     raise AssertionError(f"{selector} never matched; last text: {text[:300]!r}")
 
 
+def _page(browser, running_app):
+    """A fresh page on the app, and the list its JavaScript errors go to."""
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    page.set_default_timeout(300_000)  # generous upper bounds: a loaded CI machine can be slow
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(running_app.url)
+    return page, errors
+
+
 def _open(page, accordion_id: str) -> None:
     page.locator(f"#{accordion_id} > button").first.click()
 
@@ -38,11 +48,7 @@ def _open(page, accordion_id: str) -> None:
 def test_bottleneck_accordion_and_kernel_grid_in_the_googlenet_tab(browser, running_app):
     if not any(a == "googlenet" for a, _ in list_pretrained()):
         pytest.skip("no GoogLeNet checkpoint")
-    page = browser.new_page(viewport={"width": 1440, "height": 1000})
-    page.set_default_timeout(300_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(running_app.url)
+    page, errors = _page(browser, running_app)
     page.get_by_role("tab", name="GoogLeNet").click()
     _open(page, "bottleneck")
     first = _wait_text(page, "#bottleneck-table", lambda t: "3a" in t and "total" in t)
@@ -74,11 +80,7 @@ def test_bottleneck_accordion_and_kernel_grid_in_the_googlenet_tab(browser, runn
 def test_gradient_lab_runs_from_the_labs_tab(browser, running_app):
     if verify("mnist"):
         pytest.skip("MNIST not prepared")
-    page = browser.new_page(viewport={"width": 1440, "height": 1000})
-    page.set_default_timeout(300_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(running_app.url)
+    page, errors = _page(browser, running_app)
     page.get_by_role("tab", name="Labs").click()
     page.get_by_role("tab", name="Vanishing gradients").click()
     page.locator("#gradient-depth").get_by_label("8", exact=True).check()
