@@ -243,8 +243,8 @@ def test_fine_tune_shows_the_first_conv_kernels_after_every_epoch(mnist_ready, t
     from cnndemo.finetune.session import run_finetune
     from cnndemo.finetune.spec import FineTuneSpec
 
-    spec = FineTuneSpec(arch="residual_net", dataset="mnist", start="scratch", epochs=2, subset=500, batch_size=64,
-                        eval_size=100, test_eval=False)
+    spec = FineTuneSpec(arch="residual_net", dataset="mnist", start="scratch", epochs=2, subset=1000, batch_size=64,
+                        eval_size=200, test_eval=False)  # the smallest subset the tab allows
     view, shown = TabView(spec), None
     events = []
     for ev in run_finetune(spec, "s", None, RunRegistry(), DeviceQueue(), out_dir=tmp_path):
@@ -252,6 +252,7 @@ def test_fine_tune_shows_the_first_conv_kernels_after_every_epoch(mnist_ready, t
         out = view.update(ev)
         if out is not None and not isinstance(out[OUTPUT_NAMES.index("filters")], dict):
             shown = out[OUTPUT_NAMES.index("filters")]
+    assert events[-1]["type"] == "finished", events[-1]
     start = next(e for e in events if e["type"] == "start")
     epochs = [e for e in events if e["type"] == "epoch"]
     model = events[-1]["outcome"].model
