@@ -15,11 +15,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import gradio as gr
+from gradio.data_classes import ImageData
 from gradio_client import utils as client_utils
 
 from cnndemo.data.decode import InputError, check_canvas
 
 URL_REFUSED = "Links (URLs) are not accepted: upload the image file itself."
+NOT_A_FILE = ("The image must be an uploaded file (a FileData such as gradio_client's handle_file() sends), "
+              "not {}.")
 
 
 def refuse_url(path: str | Path | None) -> None:
@@ -51,6 +54,16 @@ class NoRemoteFiles:
         return super().move_resource_to_block_cache(url_or_file_path)
 
 
+class UploadedImageData(ImageData):
+    """Gradio's ``ImageData``, refusing anything but a file object with a one-line message (not pydantic's)."""
+
+    @classmethod
+    def model_validate(cls, obj, *args, **kwargs):
+        if not isinstance(obj, (dict, ImageData)):
+            raise gr.Error(NOT_A_FILE.format(f"{type(obj).__name__} {str(obj)[:40]!r}"))
+        return super().model_validate(obj, *args, **kwargs)
+
+
 class ImageFile(NoRemoteFiles, gr.Image):
     """A ``gr.Image`` that passes the uploaded file's path on untouched.
 
@@ -60,6 +73,7 @@ class ImageFile(NoRemoteFiles, gr.Image):
     """
 
     FRONTEND = "image"
+    data_model = UploadedImageData
 
     def preprocess(self, payload):
         if payload is not None and getattr(payload, "path", None):

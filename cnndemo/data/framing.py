@@ -260,7 +260,7 @@ def prepare(source: Any, dataset: str) -> Prepared:
 
     Raises :class:`InputError` with a user-facing message when there is nothing usable.
     """
-    if dataset not in catalog.DATASETS:
+    if not isinstance(dataset, str) or dataset not in catalog.DATASETS:
         raise InputError(f"Unknown dataset {dataset!r}; choose one of {', '.join(catalog.DATASETS)}.")
     im = canvas_image(source) if isinstance(source, dict) else open_image(source)
     turn = orientation(im)  # read before the shrink, applied after it (turning a 50 MP photo is slow)
