@@ -71,3 +71,10 @@ def test_zerogpu_all_12_visitors_served_while_a_finetune_runs():
     print("\n" + result.report())
     assert result.training
     assert result.served == 12, result.refused[:3]
+
+
+def test_a_full_queue_says_busy_at_once_and_serves_the_rest():
+    result = zerogpu_queue.busy(visitors=12)
+    print("\n" + result.report())
+    assert result.other == []
+    assert result.served >= 3 and result.busy and result.served + len(result.busy) == 12
