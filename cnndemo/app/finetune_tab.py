@@ -2,7 +2,7 @@
 
 The main app calls :func:`build_finetune_tab` inside its ``gr.Tabs()`` block::
 
-    session = gr.State(SessionModels(), time_to_live=..., delete_callback=SessionModels.release)
+    session = gr.State(SessionModels(), delete_callback=SessionModels.release)
     with gr.Tabs():
         ...
         build_finetune_tab(session, models)   # models.get(arch, dataset) -> (model, meta); models.device
