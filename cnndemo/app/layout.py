@@ -27,14 +27,14 @@ from cnndemo.app.serving import DELETE_CACHE, STATE_SESSION_CAPACITY, app_kwargs
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.decode import MAX_UPLOAD_BYTES, BlankInput, InputError
 from cnndemo.data.framing import prepare
-from cnndemo.finetune.store import SessionModels
+from cnndemo.finetune.store import IDLE_TTL_S, SessionModels
 from cnndemo.inspection import render
 from cnndemo.inspection.analysis import analyse
 from cnndemo.inspection.render import input_image
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 EXAMPLES = ROOT / "examples"
-SESSION_TTL_S = 3600  # a session's fine-tuned models are freed an hour after they were last used (store.IDLE_TTL_S)
+SESSION_TTL_S = IDLE_TTL_S  # a session's fine-tuned models are freed an hour after they were last used
 BLANK_HINT = "Draw a digit on the canvas, upload a picture, or click an example below."
 # Page-load script: make the brush the active canvas tool, so drawing works at once.
 SELECT_BRUSH_JS = """
