@@ -192,11 +192,15 @@ def finetune_events(spec: FineTuneSpec, session: str, models: Any, curve_interva
     """The tab's handler body: run a fine-tune for ``session`` (by ``visitor``) and yield output tuples
     (see ``OUTPUT_NAMES``)."""
     view = TabView(spec, curve_interval)
-    for event in run_finetune(spec, session, models.get, registry, queue, device=getattr(models, "device", None),
-                              store=store, visitor=visitor):
-        out = view.update(event)
-        if out is not None:
-            yield out
+    events = run_finetune(spec, session, models.get, registry, queue, device=getattr(models, "device", None),
+                          store=store, visitor=visitor)
+    try:
+        for event in events:
+            out = view.update(event)
+            if out is not None:
+                yield out
+    finally:
+        events.close()  # Gradio closes this generator when the visitor disconnects: stop the run at once
 
 
 def build_finetune_tab(session_state: gr.State, models: Any) -> None:
