@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 pytest.importorskip("gradio_client")
 
-from benchmarks.loadtest import faults, load, soak, zerogpu_queue  # noqa: E402
+from benchmarks.loadtest import concurrent_faults, faults, load, soak, zerogpu_queue  # noqa: E402
 from benchmarks.loadtest.app_control import AppProcess  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not list((ROOT / "checkpoints").glob("*.safetensors")), reason="no checkpoints")
@@ -78,3 +78,9 @@ def test_a_full_queue_says_busy_at_once_and_serves_the_rest():
     print("\n" + result.report())
     assert result.other == []
     assert result.served >= 3 and result.busy and result.served + len(result.busy) == 12
+
+
+def test_a_disconnect_stops_the_run_and_frees_the_device(app):
+    freed, seconds, detail = concurrent_faults.disconnect_frees_the_device(app.url)
+    print(f"\ndevice free {seconds:.1f} s after the disconnect; {detail}")
+    assert freed, detail

@@ -82,3 +82,49 @@ def racing_stop_use_forget(ctx) -> Reply:
     if "now use your fine-tuned" not in use or "pretrained models again" not in forget:
         problems.append(f"Use / Forget after the race: {use[:120]!r} / {forget[:120]!r}")
     return Reply(not problems, "; ".join(problems), answers, slowest)
+
+
+def disconnect_frees_the_device(url: str, wait_s: float = 30.0) -> tuple[bool, float, str]:
+    """A visitor closes the page while its long fine-tune trains (the browser's event stream is dropped); a
+    second visitor's fine-tune must then get the device within ``wait_s`` s, long before the first run
+    (~60,000 images) could have finished by itself. Returns (freed, seconds after the disconnect, detail)."""
+    import uuid
+
+    import httpx
+
+    from benchmarks.loadtest import rawhttp
+
+    base = url.rstrip("/")
+    session = uuid.uuid4().hex[:12]
+    fn_index = rawhttp.dependency_id(url, "finetune")
+    with httpx.Client(timeout=rawhttp.TIMEOUT) as h:
+        data = [*LONG, None]  # the browser sends the session store (a gr.State) as null
+        h.post(f"{base}/gradio_api/queue/join", json={"data": data, "fn_index": fn_index, "session_hash": session,
+                                                      "event_data": None, "trigger_id": None}).raise_for_status()
+        t0, training = time.perf_counter(), False
+        with h.stream("GET", f"{base}/gradio_api/queue/data", params={"session_hash": session}) as stream:
+            for line in stream.iter_lines():
+                training = '"training"' in line
+                if training or "process_completed" in line or time.perf_counter() - t0 > 120:
+                    break  # leaving the with-block drops the connection: the visitor is gone
+    if not training:
+        return False, 0.0, f"the first run never trained: {line[:300]}"
+    t_gone = time.perf_counter()
+    other = Client(url, verbose=False)
+    second = other.submit(*LONG, api_name="/finetune")
+    phase = "?"
+    try:
+        while time.perf_counter() - t_gone < wait_s:
+            outs = second.outputs()
+            metrics = outs[-1][-1] if outs and isinstance(outs[-1][-1], dict) else {}
+            phase = metrics.get("phase", phase)
+            if phase not in ("?", "waiting"):
+                return phase != "error", time.perf_counter() - t_gone, f"second run: {str(metrics)[:160]}"
+            time.sleep(0.2)
+        return False, time.perf_counter() - t_gone, f"the second run was still {phase!r} after {wait_s:.0f} s"
+    finally:
+        try:
+            other.predict(api_name="/finetune_stop")
+            second.result(timeout=60)
+        except Exception:  # noqa: BLE001 - the app is checked for health afterwards anyway
+            pass
