@@ -249,6 +249,8 @@ def test_visitor_key_is_not_chosen_by_the_client(monkeypatch):
     assert serving.visitor_key(request) == "ip:9.9.9.9"
     request.headers = {"x-ip-token": _token({"ip": "9.9.9.9", "iat": 2})}
     assert serving.visitor_key(request) == "ip:9.9.9.9"  # a fresh token of the same visitor: the same key
+    request.headers = {"x-forwarded-for": "6.6.6.6, 7.7.7.7"}  # the client wrote 6.6.6.6; the proxy appended 7.7.7.7
+    assert serving.visitor_key(request) == "ip:7.7.7.7"
     assert serving.visitor_key(None) == "local"
 
 

@@ -69,9 +69,11 @@ def visitor_key(request: Any) -> str:
     """Who the visitor is, for per-visitor limits: something the client cannot choose.
 
     On Hugging Face Spaces (``SPACE_ID`` set), the proxy in front of the app adds ``x-ip-token`` (the
-    visitor's IP, signed); its IP claim is used. Elsewhere the header could be sent by anyone, so the
-    TCP peer address is used (behind your own proxy, let uvicorn trust its forwarded headers).
-    The session hash is never used: the client picks it.
+    visitor's IP, signed); its IP claim is used; without one, the last ``X-Forwarded-For`` entry (the one
+    Spaces' proxy appends; a client can only add entries before it). Elsewhere these headers could be
+    sent by anyone, so the TCP peer address is used (behind your own proxy, let uvicorn trust its
+    forwarded headers). The session hash is never used: the client picks it. Not verified on real
+    Spaces hardware (none in development).
     """
     if request is None:
         return "local"
@@ -84,6 +86,9 @@ def visitor_key(request: Any) -> str:
             return f"ip:{ip}"
         stable = {k: v for k, v in claims.items() if k not in ("iat", "exp", "nbf", "jti")}
         return "token:" + hashlib.sha256(json.dumps(stable or token, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    forwarded = headers.get("x-forwarded-for") if os.environ.get("SPACE_ID") else None
+    if forwarded and forwarded.split(",")[-1].strip():
+        return f"ip:{forwarded.split(',')[-1].strip()}"
     client = getattr(request, "client", None)
     host = getattr(client, "host", None)
     return f"ip:{host}" if host else "local"
