@@ -198,6 +198,8 @@ def test_build_demo_contract(random_zoo, monkeypatch):
     # no time_to_live: the store frees models idle for SESSION_TTL_S itself (Gradio counts from the last write)
     assert len(states) == 1 and states[0].time_to_live == float("inf")
     assert demo._queue.max_size == serving.QUEUE_MAX_SIZE and demo.delete_cache == serving.DELETE_CACHE
+    finetune = next(d for d in demo.fns.values() if d.api_name == "finetune")
+    assert finetune.concurrency_limit is None  # runs wait in the app's own queue, where Stop reaches them
     names = {d.api_name for d in demo.fns.values() if d.api_visibility == "public"}
     assert {"classify", "feature_maps", "inception_branches", "residual_blocks", "finetune", "finetune_stop",
             "finetune_use", "finetune_forget"} <= names

@@ -8,9 +8,9 @@ the fine-tune tab :mod:`cnndemo.app.finetune_tab`; every handler is a plain func
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -79,21 +79,34 @@ def warm_up(zoo: ModelZoo, delay: float = 2.0) -> threading.Thread:
     """In a daemon thread, after ``delay`` s: import matplotlib, run every model once and build the
     torchinfo summaries, so the first visitor does not pay for them. Start-up itself does not wait."""
 
+    stop = threading.Event()  # set at interpreter exit: torch aborts the process if a daemon thread is mid-op then
+
     def work() -> None:
-        time.sleep(delay)
+        if stop.wait(delay):
+            return
         try:
             blank = torch.zeros(1, 1, 28, 28)
             blank[0, 0, 8:20, 12:16] = 1
             render.lut(render.SEQUENTIAL), render.lut(render.DIVERGING)
             for arch, dataset in zoo.available:
+                if stop.is_set():
+                    return
                 analyse(zoo.get(arch, dataset)[0], blank)
             for arch in {a for a, _ in zoo.available}:
+                if stop.is_set():
+                    return
                 views.architecture(zoo, arch)
         except Exception:  # noqa: BLE001 - warming is best effort; real requests report their own errors
             pass
 
     thread = threading.Thread(target=work, name="cnndemo-warm-up", daemon=True)
     thread.start()
+
+    def finish() -> None:
+        stop.set()
+        thread.join(timeout=30)
+
+    atexit.register(finish)
     return thread
 
 
