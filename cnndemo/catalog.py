@@ -132,14 +132,14 @@ TABS: dict[str, Tab] = {t.id: t for t in (
 
 def arch(name: str) -> Architecture:
     """The catalog row of ``name``; ``ValueError`` naming the choices when it does not exist."""
-    if name not in ARCHITECTURES:
+    if not isinstance(name, str) or name not in ARCHITECTURES:
         raise ValueError(f"Unknown network {name!r}: choose one of {', '.join(ARCHITECTURES)}.")
     return ARCHITECTURES[name]
 
 
 def dataset(name: str) -> Dataset:
     """The catalog row of ``name``; ``ValueError`` naming the choices when it does not exist."""
-    if name not in DATASETS:
+    if not isinstance(name, str) or name not in DATASETS:
         raise ValueError(f"Unknown dataset {name!r}: choose one of {', '.join(DATASETS)}.")
     return DATASETS[name]
 

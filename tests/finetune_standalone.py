@@ -75,7 +75,7 @@ def build_standalone(models: StubModels | None = None):
     with gr.Blocks(title="cnndemo fine-tune (standalone)") as demo:
         from cnndemo.finetune.store import SessionModels
 
-        session_models = gr.State(SessionModels(), time_to_live=3600, delete_callback=SessionModels.release)
+        session_models = gr.State(SessionModels(), delete_callback=SessionModels.release)
         with gr.Tabs():
             build_finetune_tab(session_models, models)
         # A stand-in for the app's /classify: a forward pass of a pretrained model (tests check it stays served).

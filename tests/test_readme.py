@@ -9,7 +9,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def first_screen_commands() -> list[str]:
-    head = (ROOT / "README.md").read_text().split("\n---\n", 1)[0]
+    text = (ROOT / "README.md").read_text()
+    if text.startswith("---\n"):  # the Hugging Face Spaces front matter comes first
+        text = text.split("\n---\n", 1)[1]
+    head = text.split("\n---\n", 1)[0]
     return [block.strip() for block in re.findall(r"```bash\n(.*?)```", head, flags=re.S)]
 
 

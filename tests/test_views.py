@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from cnndemo.app import api, layout, network_tab, views
+from cnndemo.app import api, layout, network_tab, serving, views
 from cnndemo.app.zoo import MissingModel, ModelZoo
 from cnndemo.catalog import CLASSES, MEAN_STD
 from cnndemo.data.decode import InputError
@@ -193,8 +193,13 @@ def test_api_handlers(random_zoo, tmp_path):
 def test_build_demo_contract(random_zoo, monkeypatch):
     demo = layout.build_demo(random_zoo)
     assert isinstance(demo, gr.Blocks)
-    states = [b for b in demo.blocks.values() if isinstance(b, gr.State) and b.time_to_live == layout.SESSION_TTL_S]
-    assert len(states) == 1 and states[0].delete_callback.__qualname__ == "SessionModels.release"
+    states = [b for b in demo.blocks.values() if isinstance(b, gr.State)
+              and getattr(b.delete_callback, "__qualname__", "") == "SessionModels.release"]
+    # no time_to_live: the store frees models idle for SESSION_TTL_S itself (Gradio counts from the last write)
+    assert len(states) == 1 and states[0].time_to_live == float("inf")
+    assert demo._queue.max_size == serving.QUEUE_MAX_SIZE and demo.delete_cache == serving.DELETE_CACHE
+    finetune = next(d for d in demo.fns.values() if d.api_name == "finetune")
+    assert finetune.concurrency_limit is None  # runs wait in the app's own queue, where Stop reaches them
     names = {d.api_name for d in demo.fns.values() if d.api_visibility == "public"}
     assert {"classify", "feature_maps", "inception_branches", "residual_blocks", "finetune", "finetune_stop",
             "finetune_use", "finetune_forget"} <= names

@@ -6,41 +6,36 @@
 from __future__ import annotations
 
 import functools
+import logging
 from typing import Any
 
 import gradio as gr
 
 from cnndemo import catalog
 from cnndemo.app import views
+from cnndemo.app.inputs import ImageFile  # noqa: F401 - re-exported: the app's file input lives in inputs.py
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.decode import InputError
 
-
-class ImageFile(gr.Image):
-    """A ``gr.Image`` that passes the uploaded file's path on untouched.
-
-    ``gr.Image`` would open and convert the file itself (dropping alpha, 16-bit depth and CMYK,
-    and failing with a generic error on unreadable files); :mod:`cnndemo.data.decode` does all of
-    that with clear messages instead.
-    """
-
-    is_template = True  # same front-end component as gr.Image
-
-    def preprocess(self, payload):
-        if payload is not None and getattr(payload, "path", None):
-            return str(payload.path)
-        return super().preprocess(payload)
+LOG = logging.getLogger("cnndemo")
+FAILED = "Something went wrong on the server ({}); it has been logged. Please try again or try another image."
 
 
 def api_errors(fn):
-    """Turn input, name and model problems into gr.Error (a clean message for API clients and the UI)."""
+    """Turn input, name and model problems into gr.Error (a clean message for API clients and the UI);
+    anything else is logged with its traceback on the server and shown as one line."""
 
     @functools.wraps(fn)
     def wrapped(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except gr.Error:
+            raise
         except (InputError, LookupError, ValueError) as exc:
             raise gr.Error(str(exc).strip("'\"")) from None
+        except Exception as exc:  # noqa: BLE001 - the visitor gets one line, the log gets the traceback
+            LOG.exception("%s failed", getattr(fn, "__name__", "handler"))
+            raise gr.Error(FAILED.format(type(exc).__name__)) from None
 
     return wrapped
 

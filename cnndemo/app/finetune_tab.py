@@ -2,7 +2,7 @@
 
 The main app calls :func:`build_finetune_tab` inside its ``gr.Tabs()`` block::
 
-    session = gr.State(SessionModels(), time_to_live=..., delete_callback=SessionModels.release)
+    session = gr.State(SessionModels(), delete_callback=SessionModels.release)
     with gr.Tabs():
         ...
         build_finetune_tab(session, models)   # models.get(arch, dataset) -> (model, meta); models.device
@@ -14,6 +14,7 @@ It registers the streaming endpoint ``/finetune`` (and ``/finetune_stop``, ``/fi
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -22,17 +23,21 @@ import gradio as gr
 import numpy as np
 
 from cnndemo import catalog
+from cnndemo.app.serving import visitor_key
 from cnndemo.finetune.runs import DeviceQueue, RunRegistry
 from cnndemo.finetune.session import run_finetune
-from cnndemo.finetune.spec import BATCH_RANGE, EPOCHS_RANGE, START_LABELS, STARTS, SUBSET_RANGE, FineTuneSpec
+from cnndemo.finetune.spec import (BATCH_RANGE, EPOCHS_RANGE, MAX_QUEUED_RUNS, START_LABELS, STARTS, SUBSET_RANGE,
+                                   FineTuneSpec)
 from cnndemo.finetune.store import Outcome, SessionModels
 from cnndemo.app.finetune_plots import Curves, confusion_figure, curves_figure, format_seconds, progress_html
 from cnndemo.inspection.render import channel_grid, input_image, kernel_grid
 from cnndemo.models import short_name
 
-# Process-wide: one queue per device, one registry of running fine-tunes (the models live in each session's store).
-REGISTRY = RunRegistry()
-QUEUE = DeviceQueue()
+# Process-wide: one bounded queue per device, one registry of running fine-tunes (the models live in each session's
+# store). One run per visitor (by IP, see serving.visitor_key); CNNDEMO_RUNS_PER_VISITOR raises it (the load test
+# runs two fine-tunes from one loopback address).
+REGISTRY = RunRegistry(per_visitor=int(os.environ.get("CNNDEMO_RUNS_PER_VISITOR", "1")))
+QUEUE = DeviceQueue(max_runs=MAX_QUEUED_RUNS)
 CURVE_INTERVAL_S = 5.0  # redraw the curves at most this often while an epoch runs (and at every epoch end)
 PROGRESS_INTERVAL_S = 0.5  # send progress updates at most twice a second (the loop reports more often)
 
@@ -113,7 +118,7 @@ class TabView:
         if kind == "done":
             return None  # the "finished" event right after it carries everything
         if kind == "finished":
-            return self._finished(ev["outcome"])
+            return self._finished(ev["outcome"], ev.get("timed_out", False))
         return None
 
     def _start(self, ev: dict) -> tuple:
@@ -159,18 +164,18 @@ class TabView:
                                   "val_loss": ev["val_loss"], "train_loss": ev["train_loss"],
                                   "points": self.curves.points})
 
-    def _finished(self, o: Outcome) -> tuple:
+    def _finished(self, o: Outcome, timed_out: bool = False) -> tuple:
         delta = 100 * (o.acc_after - o.acc_before)
         test = o.meta.get("test_accuracy")
         lines = [f"### Before → after: {100 * o.acc_before:.2f}% → **{100 * o.acc_after:.2f}%** ({delta:+.2f} points)",
                  f"on the same {self.first.get('val_size', '?')} held-out images;"
                  + (f" test set (10,000 images): **{100 * test:.2f}%**." if test is not None else "")]
         if o.stopped:
-            lines.append(f"Stopped by you: kept the weights of the last completed epoch ({o.epochs_done}"
+            lines.append(f"{'Stopped at the time limit' if timed_out else 'Stopped by you'}: kept the weights of the last completed epoch ({o.epochs_done}"
                          f"{' = the starting weights' if o.epochs_done == 0 else ''}).")
         lines.append(f"{o.epochs_done} epoch(s) in {format_seconds(o.seconds)} at {o.images_per_sec:,.0f} images/s. "
                      "Press **Use in the other tabs** to classify and inspect with this model (this browser session only), "
-                     "or download the checkpoint (load it with `cnndemo.checkpoints.load_checkpoint`).")
+                     "or download the checkpoint (load it with `cnndemo.train.checkpoints.load_checkpoint`).")
         verb = "Stopped" if o.stopped else "Done"
         status = (f"**{verb}:** {catalog.arch(o.spec.arch).label} on {catalog.dataset(o.spec.dataset).title}, "
                   f"{100 * o.acc_after:.2f}% held-out.")
@@ -178,7 +183,7 @@ class TabView:
                    "epochs_done": o.epochs_done, "stopped": o.stopped, "seconds": round(o.seconds, 2),
                    "images_per_sec": round(o.images_per_sec, 1), "confusion_before": o.confusion_before.tolist(),
                    "confusion_after": o.confusion_after.tolist(), "history": o.meta.get("history", []),
-                   "points": self.curves.points, "key": "/".join(o.key)}
+                   "points": self.curves.points, "key": "/".join(o.key), "timed_out": timed_out}
         return self._out(status=status, progress=progress_html(1.0, f"{verb.lower()} · {format_seconds(o.seconds)}"),
                          curves=curves_figure(self.curves), accuracies=self._accuracy_table(),
                          comparison="\n\n".join(lines),
@@ -189,14 +194,19 @@ class TabView:
 
 def finetune_events(spec: FineTuneSpec, session: str, models: Any, curve_interval: float = CURVE_INTERVAL_S,
                     registry: RunRegistry = REGISTRY, queue: DeviceQueue = QUEUE,
-                    store: SessionModels | None = None) -> Iterator[tuple]:
-    """The tab's handler body: run a fine-tune for ``session`` and yield output tuples (see ``OUTPUT_NAMES``)."""
+                    store: SessionModels | None = None, visitor: str | None = None) -> Iterator[tuple]:
+    """The tab's handler body: run a fine-tune for ``session`` (by ``visitor``) and yield output tuples
+    (see ``OUTPUT_NAMES``)."""
     view = TabView(spec, curve_interval)
-    for event in run_finetune(spec, session, models.get, registry, queue, device=getattr(models, "device", None),
-                              store=store):
-        out = view.update(event)
-        if out is not None:
-            yield out
+    events = run_finetune(spec, session, models.get, registry, queue, device=getattr(models, "device", None),
+                          store=store, visitor=visitor)
+    try:
+        for event in events:
+            out = view.update(event)
+            if out is not None:
+                yield out
+    finally:
+        events.close()  # Gradio closes this generator when the visitor disconnects: stop the run at once
 
 
 def build_finetune_tab(session_state: gr.State, models: Any) -> None:
@@ -267,10 +277,9 @@ def build_finetune_tab(session_state: gr.State, models: Any) -> None:
                 augment: random shifts of up to 2 pixels (and flips for fashion_mnist).
                 freeze: train only the last block and the classifier head.
             """
-            spec = FineTuneSpec(arch=arch, dataset=dataset, start=start, epochs=int(epochs), lr=float(lr or 0),
-                                batch_size=int(batch_size), optimizer=optimizer, subset=int(subset),
-                                augment=bool(augment), freeze=bool(freeze))
-            yield from finetune_events(spec, _session(request), models, store=store)
+            spec = FineTuneSpec(arch=arch, dataset=dataset, start=start, epochs=epochs, lr=lr, batch_size=batch_size,
+                                optimizer=optimizer, subset=subset, augment=bool(augment), freeze=bool(freeze))
+            yield from finetune_events(spec, _session(request), models, store=store, visitor=visitor_key(request))
 
         def stop(request: gr.Request) -> str:
             """Stop this session's fine-tune after the current step (the last completed epoch is kept)."""
@@ -296,8 +305,10 @@ def build_finetune_tab(session_state: gr.State, models: Any) -> None:
         outputs = [status, progress, curves, accuracies, features, comparison, confusion, checkpoint, filters, metrics]
         start_btn.click(finetune, [arch, dataset, start, epochs, lr, batch_size, optimizer, subset, augment, freeze,
                                    session_state],
-                        outputs, api_name="finetune", concurrency_limit=8, concurrency_id="finetune",
-                        show_progress="hidden")
+                        outputs, api_name="finetune", show_progress="hidden",
+                        # Unlimited here: a run never waits in Gradio's queue, where Stop cannot reach it. The
+                        # app's own bounded queue (MAX_QUEUED_RUNS) and one run per visitor limit the runs.
+                        concurrency_limit=None)
         stop_btn.click(stop, None, status, api_name="finetune_stop", concurrency_limit=None, show_progress="hidden")
         use_btn.click(use, session_state, [session_state, use_msg], api_name="finetune_use", concurrency_limit=None)
         forget_btn.click(forget, session_state, [session_state, use_msg], api_name="finetune_forget",

@@ -8,9 +8,10 @@ the fine-tune tab :mod:`cnndemo.app.finetune_tab`; every handler is a plain func
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +22,21 @@ from cnndemo import catalog
 from cnndemo.app import views
 from cnndemo.app.api import ImageFile, build_api
 from cnndemo.app.finetune_tab import build_finetune_tab
+from cnndemo.app.inputs import BoundedSketchpad
 from cnndemo.app.labs_tab import build_labs_tab
 from cnndemo.app.network_tab import InputPanel, build_network_tab, current_source
+from cnndemo.app.serving import DELETE_CACHE, STATE_SESSION_CAPACITY, app_kwargs, configure_queue
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.decode import MAX_UPLOAD_BYTES, BlankInput, InputError
 from cnndemo.data.framing import prepare
-from cnndemo.finetune.store import SessionModels
+from cnndemo.finetune.store import IDLE_TTL_S, SessionModels
 from cnndemo.inspection import render
 from cnndemo.inspection.analysis import analyse
 from cnndemo.inspection.render import input_image
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 EXAMPLES = ROOT / "examples"
-SESSION_TTL_S = 3600  # a session's fine-tuned models are freed an hour after they were last set
+SESSION_TTL_S = IDLE_TTL_S  # a session's fine-tuned models are freed an hour after they were last used
 BLANK_HINT = "Draw a digit on the canvas, upload a picture, or click an example below."
 # Page-load script: make the brush the active canvas tool, so drawing works at once.
 SELECT_BRUSH_JS = """
@@ -75,23 +78,36 @@ def get_models() -> ModelZoo:
 
 
 def warm_up(zoo: ModelZoo, delay: float = 2.0) -> threading.Thread:
-    """In a daemon thread, after ``delay`` s: import matplotlib, run every model once and build the
-    torchinfo summaries, so the first visitor does not pay for them. Start-up itself does not wait."""
+    """In a background thread, after ``delay`` s: import matplotlib, run every model once and build the
+    torchinfo summaries, so the first visitor does not pay for them. Start-up itself does not wait.
+
+    At interpreter exit the thread is asked to stop and joined (a thread still inside torch when
+    Python shuts down aborts the process)."""
+    stop = threading.Event()
 
     def work() -> None:
-        time.sleep(delay)
+        if stop.wait(delay):
+            return
         try:
             blank = torch.zeros(1, 1, 28, 28)
             blank[0, 0, 8:20, 12:16] = 1
             render.lut(render.SEQUENTIAL), render.lut(render.DIVERGING)
-            for arch, dataset in zoo.available:
-                analyse(zoo.get(arch, dataset)[0], blank)
-            for arch in {a for a, _ in zoo.available}:
-                views.architecture(zoo, arch)
+            steps = [functools.partial(analyse, zoo.get(a, d)[0], blank) for a, d in zoo.available]
+            steps += [functools.partial(views.architecture, zoo, a) for a in dict.fromkeys(a for a, _ in zoo.available)]
+            for step in steps:
+                if stop.is_set():
+                    return
+                step()
         except Exception:  # noqa: BLE001 - warming is best effort; real requests report their own errors
             pass
 
     thread = threading.Thread(target=work, name="cnndemo-warm-up", daemon=True)
+
+    def finish() -> None:
+        stop.set()
+        thread.join(timeout=30)
+
+    atexit.register(finish)
     thread.start()
     return thread
 
@@ -153,9 +169,11 @@ def _header(zoo: ModelZoo) -> str:
 def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
     """The Blocks app. Loads the pretrained models (onto the best device) unless ``models`` is given."""
     MODELS = models or get_models()
-    with gr.Blocks(title="cnndemo: look inside a CNN") as demo:
+    with gr.Blocks(title="cnndemo: look inside a CNN", delete_cache=DELETE_CACHE) as demo:
         # This session's fine-tuned models; Gradio frees them (and their checkpoint folders) with the session.
-        session = gr.State(SessionModels(), time_to_live=SESSION_TTL_S, delete_callback=SessionModels.release)
+        # No time_to_live here: Gradio counts it from the last *write*, and would free models still in use;
+        # the store frees models idle for SESSION_TTL_S itself (cnndemo.finetune.store.sweep_idle).
+        session = gr.State(SessionModels(), delete_callback=SessionModels.release)
         active = gr.State(next(iter(catalog.TABS)))
         source = gr.State("canvas")
         gr.HTML(_header(MODELS))
@@ -165,7 +183,7 @@ def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
                                    label="Dataset", elem_id="dataset")
                 with gr.Tabs(selected="draw") as input_tabs:
                     with gr.Tab("Draw", id="draw") as draw_tab:
-                        canvas = gr.Sketchpad(
+                        canvas = BoundedSketchpad(
                             type="numpy", image_mode="RGBA", format="png", canvas_size=(336, 336),
                             brush=gr.Brush(default_size=14, colors=["#000000"], color_mode="fixed"),
                             layers=False, transforms=(), label="Draw here (black ink)", elem_id="canvas",
@@ -210,7 +228,7 @@ def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
         draw_tab.select(None, None, None, js=SELECT_BRUSH_JS, api_visibility="private")
         build_api(MODELS)
     warm_up(MODELS)
-    return demo
+    return configure_queue(demo)
 
 
 def launch_kwargs() -> dict:
@@ -224,5 +242,7 @@ def launch_kwargs() -> dict:
                                 font_mono=["ui-monospace", "DejaVu Sans Mono", "monospace"]),
         "css": CSS,
         "js": SELECT_BRUSH_JS,
-        "show_error": False,
+        "show_error": True,  # handlers raise gr.Error with one line; Gradio's own input errors reach clients too
+        "state_session_capacity": STATE_SESSION_CAPACITY,
+        "app_kwargs": app_kwargs(),
     }

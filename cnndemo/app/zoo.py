@@ -86,7 +86,10 @@ class ModelZoo:
         )
 
     def resolve(self, arch: str, dataset: str, session: SessionModels | None = None) -> tuple[nn.Module, dict[str, Any], bool]:
-        """The session's fine-tuned model for ``arch`` on ``dataset`` if it uses one, else the pretrained one."""
+        """The session's fine-tuned model for ``arch`` on ``dataset`` if it uses one, else the pretrained one.
+
+        ``ValueError`` naming the choices for an unknown (or non-text) ``arch`` or ``dataset``."""
+        catalog.arch(arch), catalog.dataset(dataset)
         found = session.get(arch, dataset) if session is not None else None
         if found is not None:
             return *found, True

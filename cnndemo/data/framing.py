@@ -19,11 +19,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 from torch.nn import functional as F
 
 from cnndemo import catalog
-from cnndemo.data.decode import WORK_SIDE, BlankInput, InputError, canvas_image, open_image
+from cnndemo.data.decode import (NOT_READABLE, WORK_SIDE, BlankInput, InputError, apply_orientation, canvas_image,
+                                 open_image, orientation)
 
 CROP_SIDE = 256  # the cropped object is worked on at most this size
 DIGIT_BOX = 20  # MNIST: the digit fits in 20 x 20 ...
@@ -259,11 +260,14 @@ def prepare(source: Any, dataset: str) -> Prepared:
 
     Raises :class:`InputError` with a user-facing message when there is nothing usable.
     """
-    if dataset not in catalog.DATASETS:
+    if not isinstance(dataset, str) or dataset not in catalog.DATASETS:
         raise InputError(f"Unknown dataset {dataset!r}; choose one of {', '.join(catalog.DATASETS)}.")
     im = canvas_image(source) if isinstance(source, dict) else open_image(source)
-    im = ImageOps.exif_transpose(im) if getattr(im, "getexif", None) and im.getexif() else im
-    im = _shrink(_resizable(im), WORK_SIDE)
+    turn = orientation(im)  # read before the shrink, applied after it (turning a 50 MP photo is slow)
+    try:
+        im = apply_orientation(_shrink(_resizable(im), WORK_SIDE), turn)
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:  # a decoder failing late, on a lazily loaded image
+        raise InputError(NOT_READABLE) from exc
     ink, notes = ink_of(im)
     small, more = frame_digit(ink) if catalog.DATASETS[dataset].framing == "digit" else frame_clothing(ink)
     return Prepared(torch.from_numpy(small)[None, None], notes + more)

@@ -42,8 +42,14 @@ class StopSignal:
         """Whether :meth:`set` was called here or in the process that created the flag."""
         return self._event.is_set() or os.path.exists(self.path)
 
-    def cleanup(self) -> None:
-        """Remove the flag file (call when the run is over)."""
+    def cleanup(self, after: float = 0.0) -> None:
+        """Remove the flag file (call when the run is over); ``after`` > 0 removes it that many seconds
+        later, in a daemon timer, so a worker process still training sees the flag before it goes."""
+        if after > 0:
+            timer = threading.Timer(after, self.cleanup)
+            timer.daemon = True
+            timer.start()
+            return
         try:
             os.unlink(self.path)
         except OSError:
@@ -59,8 +65,13 @@ class StopSignal:
             self._event.set()
 
 
+class QueueFull(RuntimeError):
+    """The training queue of a device is full; ``str(error)`` is a message for the visitor."""
+
+
 class DeviceQueue:
-    """First come, first served: one training at a time per device (``"cpu"``, ``"cuda"``, ...).
+    """First come, first served: one training at a time per device (``"cpu"``, ``"cuda"``, ...),
+    at most ``max_runs`` training or waiting per device (``None``: unbounded).
 
     Use::
 
@@ -73,15 +84,20 @@ class DeviceQueue:
             queue.leave(ticket)
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_runs: int | None = None) -> None:
         self._cond = threading.Condition()
         self._lines: dict[str, list[int]] = {}
         self._ids = itertools.count(1)
         self._device_of: dict[int, str] = {}
+        self.max_runs = max_runs
 
     def join(self, device: str) -> int:
-        """Take a ticket at the end of ``device``'s line."""
+        """Take a ticket at the end of ``device``'s line; :class:`QueueFull` when ``max_runs`` are there already."""
         with self._cond:
+            line = self._lines.get(device, [])
+            if self.max_runs is not None and len(line) >= self.max_runs:
+                raise QueueFull(f"Fine-tuning is busy: {len(line)} runs are training or waiting on {device} "
+                                f"(the most there can be). Please try again in a few minutes.")
             ticket = next(self._ids)
             self._lines.setdefault(device, []).append(ticket)
             self._device_of[ticket] = device
@@ -126,30 +142,40 @@ class DeviceQueue:
 
 
 class RunRegistry:
-    """Which session is training: one run at a time per session, and its stop flag.
+    """Who is training: one run at a time per session, at most ``per_visitor`` per visitor, and their stop flags.
 
-    The fine-tuned models themselves are not here: they live in the session's
-    :class:`~cnndemo.finetune.store.SessionModels` (Gradio frees it with the session).
+    The visitor is who the server says it is (the request's IP, see ``cnndemo.app.serving.visitor_key``),
+    not the session hash, which the client chooses. The fine-tuned models themselves are not here: they
+    live in the session's :class:`~cnndemo.finetune.store.SessionModels` (Gradio frees it with the session).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, per_visitor: int = 1) -> None:
         self._lock = threading.Lock()
         self._runs: dict[str, StopSignal] = {}
+        self._visitor_of: dict[str, str] = {}
+        self.per_visitor = per_visitor
 
-    def begin_run(self, session: str) -> StopSignal:
-        """A fresh stop flag for a new run of ``session``; ``RuntimeError`` if the session is already training."""
+    def begin_run(self, session: str, visitor: str | None = None) -> StopSignal:
+        """A fresh stop flag for a new run of ``session`` by ``visitor``; ``RuntimeError`` (a message for the
+        visitor) if the session is already training or the visitor has ``per_visitor`` runs already."""
         with self._lock:
             if session in self._runs:
                 raise RuntimeError("A fine-tune is already running in this session: press Stop first.")
+            if visitor is not None and sum(v == visitor for v in self._visitor_of.values()) >= self.per_visitor:
+                raise RuntimeError("You already have a fine-tune running or waiting (one at a time per visitor): "
+                                   "wait for it to finish, or press Stop in its tab.")
             stop = self._runs[session] = StopSignal()
+            if visitor is not None:
+                self._visitor_of[session] = visitor
             return stop
 
-    def end_run(self, session: str, stop: StopSignal) -> None:
-        """The run with ``stop`` is over."""
-        stop.cleanup()
+    def end_run(self, session: str, stop: StopSignal, linger: float = 0.0) -> None:
+        """The run with ``stop`` is over; its flag file is removed ``linger`` seconds later (see StopSignal.cleanup)."""
+        stop.cleanup(linger)
         with self._lock:
             if self._runs.get(session) is stop:
                 del self._runs[session]
+                self._visitor_of.pop(session, None)
 
     def request_stop(self, session: str) -> bool:
         """Set the session's stop flag; False when it has no run."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -22,8 +23,9 @@ from cnndemo.data.datasets import PREPARE_HINT, DataMissingError, load_tensors
 from cnndemo.data.fetch import prepare
 from cnndemo.device import pick_device
 from cnndemo.finetune.job import cached_splits, train_on_device
-from cnndemo.finetune.runs import DeviceQueue, RunRegistry
-from cnndemo.finetune.spec import FineTuneSpec, FriendlyError, one_line, PretrainedLookup, StartPoint, start_point
+from cnndemo.finetune.runs import DeviceQueue, QueueFull, RunRegistry
+from cnndemo.finetune.spec import (MAX_RUN_SECONDS, FineTuneSpec, FriendlyError, PretrainedLookup, StartPoint, check_budget,
+                                   one_line, start_point)
 from cnndemo.finetune.store import Outcome, SessionModels
 from cnndemo.models import build_model
 from cnndemo.train.checkpoints import checkpoint_meta, save_checkpoint
@@ -75,25 +77,34 @@ def finish(spec: FineTuneSpec, start: StartPoint, first: dict, done: dict, devic
                    done["confusion_after"], result.stopped, result.epochs_done, result.seconds, result.images_per_sec)
 
 
+STOP_FLAG_LINGER_S = 60.0  # an abandoned run's stop flag file stays this long, for a ZeroGPU worker to see it
+
+
 def run_finetune(spec: FineTuneSpec, session: str, pretrained: PretrainedLookup, registry: RunRegistry,
                  queue: DeviceQueue, device: torch.device | str | None = None,
-                 out_dir: str | os.PathLike | None = None, store: SessionModels | None = None) -> Iterator[dict]:
-    """The session side of a run: queue, data, copy, train on the device, keep the result.
+                 out_dir: str | os.PathLike | None = None, store: SessionModels | None = None,
+                 visitor: str | None = None, max_seconds: float = MAX_RUN_SECONDS) -> Iterator[dict]:
+    """The session side of a run: limits, queue, data, copy, train on the device, keep the result.
 
     Yields the device events plus ``waiting`` / ``status`` events, and ends with exactly one
     ``finished`` (carrying the :class:`Outcome`) or ``error`` (a message, no stack trace) event.
     ``device`` is where the finished model is put for the other tabs (the app's device); the outcome is
     recorded in the session's ``store`` (its checkpoint folder is removed with the session).
+    Before any work: the settings, the CPU work budget, one run per session and per ``visitor``, and a
+    place in the bounded device queue. Training stops after ``max_seconds`` (keeping the last epoch).
+    If the consumer goes away (the visitor disconnects: the generator is closed), the stop flag is set
+    so that a worker process training elsewhere (ZeroGPU) stops too.
     """
-    try:
-        stop = registry.begin_run(session)
-    except RuntimeError as exc:
-        yield {"type": "error", "message": str(exc)}
-        return
-    ticket = None
     try:
         spec = spec.validate()
         train_device = str(pick_device())
+        check_budget(spec, train_device)
+        stop = registry.begin_run(session, visitor)
+    except (ValueError, RuntimeError) as exc:
+        yield {"type": "error", "message": str(exc)}
+        return
+    ticket, abandoned = None, False
+    try:
         ticket = queue.join(train_device)
         for ahead in queue.wait(ticket, stop):
             yield {"type": "waiting", "ahead": ahead,
@@ -104,7 +115,13 @@ def run_finetune(spec: FineTuneSpec, session: str, pretrained: PretrainedLookup,
         yield from ensure_data(spec.dataset)
         start = start_point(spec, pretrained)
         first: dict | None = None
+        began, timed_out = time.monotonic(), False
         for event in train_on_device(spec, start, stop):
+            if not timed_out and time.monotonic() - began > max_seconds and not stop.is_set():
+                timed_out = True
+                stop.set()
+                yield {"type": "status", "message": f"Time limit reached ({max_seconds:.0f} s per run): stopping; "
+                                                    "the weights of the last completed epoch are kept."}
             if event["type"] == "start":
                 first = event
             if event["type"] == "done":
@@ -113,11 +130,14 @@ def run_finetune(spec: FineTuneSpec, session: str, pretrained: PretrainedLookup,
                 if store is not None:
                     store.finished(outcome)
                 yield {**{k: v for k, v in event.items() if k != "state"}, "type": "done"}
-                yield {"type": "finished", "outcome": outcome}
+                yield {"type": "finished", "outcome": outcome, "timed_out": timed_out}
                 return
             yield event
         yield {"type": "error", "message": "Training ended without a result."}
-    except FriendlyError as exc:
+    except GeneratorExit:  # the consumer went away (the visitor disconnected) while the run was waiting or training
+        abandoned = True
+        raise
+    except (QueueFull, FriendlyError) as exc:
         yield {"type": "error", "message": str(exc)}
     except (ValueError, FileNotFoundError, DataMissingError) as exc:
         yield {"type": "error", "message": str(exc)}
@@ -127,6 +147,8 @@ def run_finetune(spec: FineTuneSpec, session: str, pretrained: PretrainedLookup,
         traceback.print_exc(file=sys.stderr)
         yield {"type": "error", "message": f"Fine-tuning failed: {type(exc).__name__}: {one_line(str(exc))}"}
     finally:
+        if abandoned:
+            stop.set()  # before the flag file is cleaned up: a worker still training must see it
         if ticket is not None:
             queue.leave(ticket)
-        registry.end_run(session, stop)
+        registry.end_run(session, stop, linger=STOP_FLAG_LINGER_S if abandoned else 0.0)

@@ -29,10 +29,34 @@ EPOCHS_RANGE = (1, 10)
 SUBSET_RANGE = (1000, 55000)  # the 60,000 training images minus the 5,000 held out
 BATCH_RANGE = (16, 512)
 LR_RANGE = (1e-5, 1.0)
+# Fairness on a shared server (see the README's Spaces section): one run may not hold the device for long.
+CPU_IMAGE_BUDGET = 60_000  # epochs x training images per run on a CPU: 6 x 10,000 or 1 x 55,000 (~1-3 min on 2 cores)
+MAX_RUN_SECONDS = 300  # wall clock of one run's training on any device; then it stops, keeping the last epoch
+MAX_QUEUED_RUNS = 4  # per device: one training and three waiting; a fifth visitor is told to come back later
 
 
 class FriendlyError(Exception):
     """An error whose message is shown to the user as is (no stack trace)."""
+
+
+def _number(name: str, value: Any, kind: type) -> int | float:
+    """``value`` as an int or float, or ``ValueError`` naming the setting (NaN, text and None included)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number (got {str(value)[:40]!r}).") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ValueError(f"{name} must be a finite number (got {value}).")
+    return int(number) if kind is int else number
+
+
+def check_budget(spec: "FineTuneSpec", device: str) -> None:
+    """``ValueError`` when ``spec`` asks more of a CPU than :data:`CPU_IMAGE_BUDGET` (checked before queueing)."""
+    work = spec.epochs * spec.subset
+    if str(device) == "cpu" and work > CPU_IMAGE_BUDGET:
+        raise ValueError(f"On this CPU server one run may train on at most {CPU_IMAGE_BUDGET:,} images in all "
+                         f"(epochs x training images); {spec.epochs} x {spec.subset:,} = {work:,}. "
+                         "Choose fewer epochs or fewer training images.")
 
 
 def one_line(text: str, limit: int = 300) -> str:
@@ -68,16 +92,18 @@ class FineTuneSpec:
         if self.start not in STARTS:
             raise ValueError(f"Unknown start {self.start!r}: one of {', '.join(STARTS)}.")
         optimizer = parse_optimizer(self.optimizer)
-        checks = [("epochs", int(self.epochs), EPOCHS_RANGE), ("subset", int(self.subset), SUBSET_RANGE),
-                  ("batch_size", int(self.batch_size), BATCH_RANGE), ("lr", float(self.lr), LR_RANGE)]
+        epochs, subset = _number("epochs", self.epochs, int), _number("subset", self.subset, int)
+        batch_size, lr = _number("batch_size", self.batch_size, int), _number("lr", self.lr, float)
+        checks = [("epochs", epochs, EPOCHS_RANGE), ("subset", subset, SUBSET_RANGE),
+                  ("batch_size", batch_size, BATCH_RANGE), ("lr", lr, LR_RANGE)]
         for name, value, (lo, hi) in checks:
             if not lo <= value <= hi:
                 raise ValueError(f"{name} must be between {lo:g} and {hi:g} (got {value:g}).")
-        if not 100 <= int(self.eval_size) <= 5000:
+        eval_size = _number("eval_size", self.eval_size, int)
+        if not 100 <= eval_size <= 5000:
             raise ValueError("eval_size must be between 100 and 5000.")
-        return replace(self, optimizer=optimizer, epochs=int(self.epochs), subset=int(self.subset),
-                       batch_size=int(self.batch_size), lr=float(self.lr), augment=bool(self.augment),
-                       freeze=bool(self.freeze), eval_size=int(self.eval_size))
+        return replace(self, optimizer=optimizer, epochs=epochs, subset=subset, batch_size=batch_size, lr=lr,
+                       augment=bool(self.augment), freeze=bool(self.freeze), eval_size=eval_size)
 
     def recipe(self) -> Recipe:
         """The training recipe of this job (one-cycle schedule, like the checkpoints)."""

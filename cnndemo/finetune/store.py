@@ -1,19 +1,64 @@
 """The per-session store of fine-tuned models: one typed object per browser session, held in ``gr.State``.
 
-The app creates it as ``gr.State(SessionModels(), time_to_live=..., delete_callback=SessionModels.release)``:
-Gradio keeps one per session, frees it when the session ends or is not used for ``time_to_live``
-seconds, and ``release`` then deletes the session's checkpoint folders. No gradio import here.
+The app creates it as ``gr.State(SessionModels(), delete_callback=SessionModels.release)``: Gradio keeps
+one per session and calls ``release`` (which deletes the session's checkpoint folders) when the session
+ends. A session's models live as long as they are used: every use refreshes ``last_used``, and a
+background sweep releases the models of sessions idle for :data:`IDLE_TTL_S` (Gradio's own
+``time_to_live`` counts from the last *write* and would free models in use). A store that Gradio drops
+without calling ``release`` (its session evicted) removes its folders when garbage-collected. No gradio here.
 """
 
 from __future__ import annotations
 
 import shutil
 import threading
+import time
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from torch import nn
+
+
+IDLE_TTL_S = 3600.0  # a session's fine-tuned models are freed this long after their last use
+SWEEP_EVERY_S = 60.0
+_STORES: "weakref.WeakSet[SessionModels]" = weakref.WeakSet()  # never keeps a store alive
+_SWEEPER: threading.Thread | None = None
+_SWEEPER_LOCK = threading.Lock()
+
+
+def _remove_folders(folders: list[str]) -> None:
+    for folder in list(folders):
+        shutil.rmtree(folder, ignore_errors=True)
+    folders.clear()
+
+
+def sweep_idle(idle_s: float = IDLE_TTL_S, now: float | None = None) -> int:
+    """Release the models of every store unused for ``idle_s`` seconds; returns how many were released."""
+    now = time.monotonic() if now is None else now
+    released = 0
+    for store in list(_STORES):
+        if store.holds_models() and now - store.last_used > idle_s:
+            store.release()
+            released += 1
+    return released
+
+
+def _start_sweeper() -> None:
+    """Start the daemon thread running :func:`sweep_idle` every :data:`SWEEP_EVERY_S` (once per process)."""
+    global _SWEEPER
+    with _SWEEPER_LOCK:
+        if _SWEEPER is not None:
+            return
+
+        def loop() -> None:
+            while True:
+                time.sleep(SWEEP_EVERY_S)
+                sweep_idle()
+
+        _SWEEPER = threading.Thread(target=loop, name="cnndemo-session-sweep", daemon=True)
+        _SWEEPER.start()
 
 
 @dataclass(eq=False)
@@ -57,7 +102,19 @@ class SessionModels:
         self.latest: Outcome | None = None
         self._in_use: dict[tuple[str, str], Outcome | Kept] = {}
         self._kept: list[Outcome | Kept] = []  # every outcome whose files this session owns
+        self._folders: list[str] = []  # their folders (removed on release, or when this store is collected)
         self._lock = threading.Lock()
+        self.last_used = time.monotonic()
+        _STORES.add(self)
+        weakref.finalize(self, _remove_folders, self._folders)
+
+    def touch(self) -> None:
+        """The session used its models now (keeps them from the idle sweep)."""
+        self.last_used = time.monotonic()
+
+    def holds_models(self) -> bool:
+        """Whether any model or checkpoint folder is kept."""
+        return bool(self._kept or self._in_use or self.latest is not None)
 
     def __deepcopy__(self, memo: dict) -> "SessionModels":
         return SessionModels()  # gr.State copies its initial value per session: start empty
@@ -67,11 +124,15 @@ class SessionModels:
         with self._lock:
             old, self.latest = self.latest, outcome
             self._kept.append(outcome)
+            self._folders.append(outcome.folder)
+        self.touch()
+        _start_sweeper()
         if old is not None and old not in self._in_use.values():
             self._drop(old)
 
     def use(self) -> Outcome | None:
         """Let the other tabs use the latest run (for its arch and dataset); None when there is none."""
+        self.touch()
         with self._lock:
             if self.latest is None:
                 return None
@@ -84,14 +145,18 @@ class SessionModels:
     def put(self, arch: str, dataset: str, model: nn.Module, meta: dict, folder: str | None = None) -> None:
         """Put ``model`` in use for ``arch`` on ``dataset`` in this session at once (a model taught in the labs).
 
-        It replaces what the session used for that pair; ``forget`` and ``release`` treat it like a used run
-        (``folder``, if given, is deleted with it).
+        It replaces what the session used for that pair; ``forget``, ``release`` and the idle sweep treat it like
+        a used run (``folder``, if given, is deleted with it).
         """
         kept = Kept((arch, dataset), model, meta, folder)
         with self._lock:
             previous = self._in_use.get(kept.key)
             self._in_use[kept.key] = kept
             self._kept.append(kept)
+            if folder:
+                self._folders.append(folder)
+        self.touch()
+        _start_sweeper()
         if previous is not None and previous is not self.latest:
             self._drop(previous)
 
@@ -104,6 +169,8 @@ class SessionModels:
     def get(self, arch: str, dataset: str) -> tuple[nn.Module, dict] | None:
         """(model, meta) the other tabs should use for ``arch`` on ``dataset``, or None (the pretrained one)."""
         outcome = self._in_use.get((arch, dataset))
+        if outcome is not None:
+            self.touch()
         return (outcome.model, outcome.meta) if outcome is not None else None
 
     def __len__(self) -> int:
@@ -113,13 +180,13 @@ class SessionModels:
         with self._lock:
             if outcome in self._kept:
                 self._kept.remove(outcome)
+            if outcome.folder in self._folders:
+                self._folders.remove(outcome.folder)
         if outcome.folder:
             shutil.rmtree(outcome.folder, ignore_errors=True)
 
     def release(self) -> None:
         """Free everything: the models and every checkpoint folder (Gradio's ``delete_callback``)."""
         with self._lock:
-            kept, self._kept, self._in_use, self.latest = self._kept, [], {}, None
-        for outcome in kept:
-            if outcome.folder:
-                shutil.rmtree(outcome.folder, ignore_errors=True)
+            self._kept, self._in_use, self.latest = [], {}, None
+            _remove_folders(self._folders)

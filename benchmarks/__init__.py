@@ -1,0 +1,1 @@
+"""Benchmarks of the app and the fine-tune tab; ``benchmarks.loadtest`` is the load, soak and fault test."""
