@@ -25,12 +25,21 @@ import numpy as np
 
 from cnndemo import catalog
 from cnndemo.app import labs_plots as render
+from cnndemo.app.inputs import BoundedSketchpad, NoRemoteFiles
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.decode import canvas_image
 from cnndemo.data.framing import prepare
 from cnndemo.finetune.store import SessionModels
 from cnndemo.labs.gradient_flow import DEPTHS, STEPS_RANGE, WIDTH_RANGE, LabSpec, gradient_flow
 from cnndemo.labs.teach import DATASET, TeachSpec, load_drawings, teach
+
+
+
+class LocalFiles(NoRemoteFiles, gr.File):
+    """A ``gr.File`` that never downloads a URL a client names (like the app's other inputs)."""
+
+    FRONTEND = "file"
+
 
 RESULT_KEYS = ("yours_before", "yours_after", "mnist_before", "mnist_after", "held_out")  # /teach's last JSON
 CLASSES = list(catalog.dataset(DATASET).classes)
@@ -199,13 +208,13 @@ def _build_teach(zoo: ModelZoo, session: gr.State) -> None:
         with gr.Column(scale=1, min_width=300):
             digit = gr.Radio(CLASSES, value=CLASSES[0], label="This drawing is a…",
                              elem_id="teach-digit")
-            canvas = gr.Sketchpad(type="numpy", image_mode="RGBA", format="png", canvas_size=(280, 280),
+            canvas = BoundedSketchpad(type="numpy", image_mode="RGBA", format="png", canvas_size=(280, 280),
                                   brush=gr.Brush(default_size=14, colors=["#000000"], color_mode="fixed"),
                                   layers=False, transforms=(), label="Draw one digit", elem_id="teach-canvas")
             with gr.Row():
                 add = gr.Button("Add", variant="secondary", elem_id="teach-add")
                 clear = gr.Button("Remove all", elem_id="teach-clear")
-            upload = gr.File(file_count="multiple", file_types=["image"], label="…or upload images of the selected digit",
+            upload = LocalFiles(file_count="multiple", file_types=["image"], label="…or upload images of the selected digit",
                              elem_id="teach-upload")
         with gr.Column(scale=2):
             summary = gr.Markdown("No drawings yet.", elem_id="teach-summary")
@@ -218,7 +227,7 @@ def _build_teach(zoo: ModelZoo, session: gr.State) -> None:
             status = gr.Markdown(elem_id="teach-status")
             comparison = gr.Markdown(elem_id="teach-comparison")
             with gr.Accordion("What is sent and returned (the /teach API)", open=False):
-                files = gr.File(file_count="multiple", label="images", elem_id="teach-files")
+                files = LocalFiles(file_count="multiple", label="images", elem_id="teach-files")
                 labels = gr.Textbox(value="[]", label="labels (JSON list, one class name per image)",
                                     elem_id="teach-labels")
                 result = gr.JSON(elem_id="teach-json")
