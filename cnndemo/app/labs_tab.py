@@ -41,6 +41,17 @@ class LocalFiles(NoRemoteFiles, gr.File):
     FRONTEND = "file"
 
 
+# Make the brush the teach canvas's active tool when its tab opens, as the main canvas does on page load.
+SELECT_TEACH_BRUSH_JS = """
+() => {
+  let tries = 0;
+  const timer = setInterval(() => {
+    const brush = document.querySelector('#teach-canvas button[aria-label="Brush"]');
+    if (brush) { brush.click(); }
+    if (brush || ++tries > 50) clearInterval(timer);
+  }, 100);
+}
+"""
 RESULT_KEYS = ("yours_before", "yours_after", "mnist_before", "mnist_after", "held_out")  # /teach's last JSON
 CLASSES = list(catalog.dataset(DATASET).classes)
 UPDATE_INTERVAL_S = 0.75  # the streaming labs send a screen update at most this often
@@ -210,7 +221,7 @@ def _build_teach(zoo: ModelZoo, session: gr.State) -> None:
                              elem_id="teach-digit")
             canvas = BoundedSketchpad(type="numpy", image_mode="RGBA", format="png", canvas_size=(280, 280),
                                   brush=gr.Brush(default_size=14, colors=["#000000"], color_mode="fixed"),
-                                  layers=False, transforms=(), label="Draw one digit", elem_id="teach-canvas")
+                                  layers=False, transforms=(), label="Draw", elem_id="teach-canvas")
             with gr.Row():
                 add = gr.Button("Add", variant="secondary", elem_id="teach-add")
                 clear = gr.Button("Remove all", elem_id="teach-clear")
@@ -222,8 +233,8 @@ def _build_teach(zoo: ModelZoo, session: gr.State) -> None:
                                  elem_id="teach-gallery")
             with gr.Row():
                 arch = gr.Dropdown([(a.title, a.name) for a in catalog.ARCHITECTURES.values()], value=TeachSpec().arch,
-                                   label="Network", elem_id="teach-arch")
-                go = gr.Button("Teach", variant="primary", elem_id="teach-go")
+                                   label="Network", elem_id="teach-arch", scale=3)
+                go = gr.Button("Teach", variant="primary", elem_id="teach-go", scale=1)
             status = gr.Markdown(elem_id="teach-status")
             comparison = gr.Markdown(elem_id="teach-comparison")
             with gr.Accordion("What is sent and returned (the /teach API)", open=False):
@@ -273,5 +284,6 @@ def build_labs_tab(zoo: ModelZoo, session: gr.State) -> None:
         with gr.Tabs():
             with gr.Tab("Vanishing gradients", id="labs-gradients"):
                 _build_gradient_flow()
-            with gr.Tab("Teach it your handwriting", id="labs-teach"):
+            with gr.Tab("Teach it your handwriting", id="labs-teach") as teach_tab:
                 _build_teach(zoo, session)
+            teach_tab.select(None, None, None, js=SELECT_TEACH_BRUSH_JS, api_visibility="private")
