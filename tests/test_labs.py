@@ -261,3 +261,28 @@ def test_fine_tune_shows_the_first_conv_kernels_after_every_epoch(mnist_ready, t
     assert np.allclose(epochs[-1]["kernels"], first_conv_kernels(model), atol=1e-6)
     assert [caption for _, caption in shown] == ["before training", "after epoch 1", "after epoch 2"]
     assert OUTPUT_NAMES[-1] == "metrics" and OUTPUT_NAMES[7] == "checkpoint"  # the API's indices stay put
+
+
+def test_lab_runs_are_one_at_a_time_per_visitor():
+    """The labs train, so they follow fine-tuning's rule: a second run from the same address (another session
+    hash, which the client chooses) is refused before any work; another address may run; the slot frees."""
+    import types
+
+    import gradio as gr
+
+    from cnndemo.app.labs_tab import fair
+
+    def visitor(session: str, host: str):
+        return types.SimpleNamespace(session_hash=session, headers={}, client=types.SimpleNamespace(host=host))
+
+    def slow():
+        yield "step 1"
+        yield "step 2"
+
+    first = fair(slow(), visitor("s1", "10.0.0.1"))
+    assert next(first) == "step 1"
+    with pytest.raises(gr.Error, match="one at a time per visitor"):
+        next(fair(slow(), visitor("s2", "10.0.0.1")))
+    assert next(fair(slow(), visitor("s3", "10.0.0.2"))) == "step 1"
+    assert list(first) == ["step 2"]
+    assert list(fair(slow(), visitor("s2", "10.0.0.1"))) == ["step 1", "step 2"]

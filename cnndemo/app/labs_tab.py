@@ -14,6 +14,7 @@ calculator and the kernel grid live in the network tabs (:mod:`cnndemo.app.lab_p
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
 from collections.abc import Iterator
@@ -26,9 +27,12 @@ import numpy as np
 from cnndemo import catalog
 from cnndemo.app import labs_plots as render
 from cnndemo.app.inputs import BoundedSketchpad, NoRemoteFiles
+from cnndemo.app.serving import visitor_key
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.decode import canvas_image
 from cnndemo.data.framing import prepare
+from cnndemo.finetune.runs import RunRegistry
+from cnndemo.finetune.spec import MAX_RUN_SECONDS
 from cnndemo.finetune.store import SessionModels
 from cnndemo.labs.gradient_flow import DEPTHS, STEPS_RANGE, WIDTH_RANGE, LabSpec, gradient_flow
 from cnndemo.labs.teach import DATASET, TeachSpec, load_drawings, teach
@@ -105,6 +109,30 @@ def _gradient_events(depth: float, width: float, steps: float, lr: float) -> Ite
             yield status, render.gradient_figure(ev, spec.steps), result
 
 
+# The labs train too: one lab run at a time per visitor (by IP, like fine-tuning), and the same wall-clock limit.
+LAB_RUNS = RunRegistry(per_visitor=int(os.environ.get("CNNDEMO_RUNS_PER_VISITOR", "1")), what="lab run")
+
+
+def fair(events: Iterator[tuple], request: gr.Request | None) -> Iterator[tuple]:
+    """Relay a lab's stream under the per-visitor rule and the wall-clock limit (checked before any work)."""
+    visitor = visitor_key(request) if request is not None else "local"
+    key = f"lab:{getattr(request, 'session_hash', None) or visitor}"
+    try:
+        stop = LAB_RUNS.begin_run(key, visitor)
+    except RuntimeError as exc:
+        raise gr.Error(str(exc)) from None
+    t0 = time.monotonic()
+    try:
+        for out in events:
+            yield out
+            if time.monotonic() - t0 > MAX_RUN_SECONDS:
+                events.close()
+                raise gr.Error(f"This lab run took longer than {MAX_RUN_SECONDS} s and was stopped: "
+                               "choose fewer steps or a smaller network.")
+    finally:
+        LAB_RUNS.end_run(key, stop)
+
+
 def _build_gradient_flow() -> None:
     d = LabSpec()
     gr.Markdown(GRADIENT_INTRO)
@@ -120,7 +148,8 @@ def _build_gradient_flow() -> None:
     with gr.Accordion("The numbers as JSON (what /gradient_flow streams)", open=False):
         result = gr.JSON(elem_id="gradient-json")
 
-    def run(depth: float = d.depth, width: float = d.width, steps: float = d.steps, lr: float = d.lr):
+    def run(depth: float = d.depth, width: float = d.width, steps: float = d.steps, lr: float = d.lr,
+            request: gr.Request = None):
         """
         Train a plain deep CNN and the same CNN with skip connections side by side on MNIST; stream progress. The last
         update is {"depth", "plain": {"grad_norms": [first .. last conv layer], "loss": [one per step]},
@@ -132,7 +161,7 @@ def _build_gradient_flow() -> None:
             steps: training steps of 32 images, 10 to 400.
             lr: learning rate of SGD with Nesterov momentum 0.9.
         """
-        yield from _gradient_events(depth, width, steps, lr)
+        yield from fair(_gradient_events(depth, width, steps, lr), request)
 
     start.click(run, [depth, width, steps, lr], [status, plot, result], api_name="gradient_flow",
                 concurrency_limit=2, concurrency_id="labs_train", show_progress="hidden")
@@ -261,7 +290,8 @@ def _build_teach(zoo: ModelZoo, session: gr.State) -> None:
     upload.upload(add_uploads, [upload, digit, files, labels], [*collection, upload], api_visibility="private")
     clear.click(lambda: _collection([], []), None, collection, api_visibility="private")
 
-    def run(images: list[str] | None, labels: str, arch: str, store: SessionModels | None) -> Iterator[tuple]:
+    def run(images: list[str] | None, labels: str, arch: str, store: SessionModels | None,
+            request: gr.Request = None) -> Iterator[tuple]:
         """
         Fine-tune a copy of a pretrained MNIST network on the student's digits (with MNIST replay) and stream
         progress. The last update is {"yours_before", "yours_after", "mnist_before", "mnist_after", "held_out": n}:
@@ -272,7 +302,7 @@ def _build_teach(zoo: ModelZoo, session: gr.State) -> None:
             labels: JSON list of class names ("0" .. "9"), one per image.
             arch: the network, one of the catalog's architectures.
         """
-        yield from _teach_events(zoo, images, labels, arch, store)
+        yield from fair(_teach_events(zoo, images, labels, arch, store), request)
 
     go.click(run, [files, labels, arch, session], [status, comparison, result],
              api_name="teach", concurrency_limit=2, concurrency_id="labs_train", show_progress="hidden")

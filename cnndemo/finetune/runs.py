@@ -149,7 +149,8 @@ class RunRegistry:
     live in the session's :class:`~cnndemo.finetune.store.SessionModels` (Gradio frees it with the session).
     """
 
-    def __init__(self, per_visitor: int = 1) -> None:
+    def __init__(self, per_visitor: int = 1, what: str = "fine-tune") -> None:
+        self.what = what  # how messages name a run ("fine-tune", "lab run")
         self._lock = threading.Lock()
         self._runs: dict[str, StopSignal] = {}
         self._visitor_of: dict[str, str] = {}
@@ -160,9 +161,9 @@ class RunRegistry:
         visitor) if the session is already training or the visitor has ``per_visitor`` runs already."""
         with self._lock:
             if session in self._runs:
-                raise RuntimeError("A fine-tune is already running in this session: press Stop first.")
+                raise RuntimeError(f"A {self.what} is already running in this session: wait for it, or press Stop.")
             if visitor is not None and sum(v == visitor for v in self._visitor_of.values()) >= self.per_visitor:
-                raise RuntimeError("You already have a fine-tune running or waiting (one at a time per visitor): "
+                raise RuntimeError(f"You already have a {self.what} running or waiting (one at a time per visitor): "
                                    "wait for it to finish, or press Stop in its tab.")
             stop = self._runs[session] = StopSignal()
             if visitor is not None:
