@@ -53,7 +53,7 @@ function redraw() {
 }
 
 function resize() {
-  const css = surface.getBoundingClientRect().width;
+  const css = view.getBoundingClientRect().width;
   const px = Math.max(1, Math.round(css * (window.devicePixelRatio || 1)));
   if (view.width !== px) { view.width = view.height = px; redraw(); }
 }
