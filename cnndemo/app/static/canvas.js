@@ -23,8 +23,8 @@ let seq = 0, acked = 0, sentAt = 0, dirty = false, timer = null, finalPending = 
 
 function widthOf(stroke) { return stroke.erase ? cfg.brush * 2.5 : cfg.brush; }
 
-function paint(ctx, scale, stroke, from) {
-  // Draw `stroke` from point index `from` on (round caps and joins, like a felt pen).
+function paint(ctx, scale, stroke) {
+  // Draw `stroke` as one path (round caps and joins, like a felt pen).
   const pts = stroke.points;
   ctx.globalCompositeOperation = stroke.erase ? "destination-out" : "source-over";
   ctx.strokeStyle = ctx.fillStyle = "#000";
@@ -37,9 +37,8 @@ function paint(ctx, scale, stroke, from) {
     return;
   }
   ctx.beginPath();
-  const start = Math.max(0, from - 1);
-  ctx.moveTo(pts[start][0] * scale, pts[start][1] * scale);
-  for (let i = start + 1; i < pts.length; i++) ctx.lineTo(pts[i][0] * scale, pts[i][1] * scale);
+  ctx.moveTo(pts[0][0] * scale, pts[0][1] * scale);
+  for (let i = 1; i < pts.length; i++) ctx.lineTo(pts[i][0] * scale, pts[i][1] * scale);
   ctx.stroke();
 }
 
@@ -47,7 +46,7 @@ function redraw() {
   for (const [ctx, scale] of [[vctx, view.width], [sctx, SIDE]]) {
     ctx.globalCompositeOperation = "source-over";
     ctx.clearRect(0, 0, scale, scale);
-    for (const s of strokes) paint(ctx, scale, s, 0);
+    for (const s of strokes) paint(ctx, scale, s);
   }
   refresh();
 }
@@ -55,7 +54,7 @@ function redraw() {
 function resize() {
   const css = view.getBoundingClientRect().width;
   const px = Math.max(1, Math.round(css * (window.devicePixelRatio || 1)));
-  if (view.width !== px) { view.width = view.height = px; redraw(); }
+  if (view.width !== px) { view.width = view.height = px; redraw(); if (current) snapshot(); }
 }
 
 function refresh() {
@@ -141,12 +140,27 @@ function point(ev) {
   return [Math.min(1, Math.max(0, (ev.clientX - r.left) / r.width)), Math.min(1, Math.max(0, (ev.clientY - r.top) / r.height))];
 }
 
+// While a stroke is drawn, both canvases are the snapshot taken at pen-down plus the whole stroke
+// as one path (segment by segment, anti-aliased edges would pile up at every joint).
+const vbase = document.createElement("canvas"), sbase = document.createElement("canvas");
+function snapshot() {
+  for (const [base, src] of [[vbase, view], [sbase, small]]) {
+    base.width = src.width; base.height = src.height;
+    base.getContext("2d").drawImage(src, 0, 0);
+  }
+}
+function repaintCurrent() {
+  for (const [ctx, scale, base] of [[vctx, view.width, vbase], [sctx, SIDE, sbase]]) {
+    ctx.globalCompositeOperation = "copy";
+    ctx.drawImage(base, 0, 0);
+    paint(ctx, scale, current);
+  }
+}
+
 function extend(ev) {
   const evs = ev.getCoalescedEvents ? ev.getCoalescedEvents() : [];
-  const from = current.points.length;
   for (const e of evs.length ? evs : [ev]) current.points.push(point(e));
-  paint(vctx, view.width, current, from);
-  paint(sctx, SIDE, current, from);
+  repaintCurrent();
 }
 
 view.addEventListener("pointerdown", (ev) => {
@@ -157,8 +171,8 @@ view.addEventListener("pointerdown", (ev) => {
   cleared = null;
   current = { erase: tool === "eraser", points: [point(ev)] };
   strokes.push(current);
-  paint(vctx, view.width, current, 0);
-  paint(sctx, SIDE, current, 0);
+  snapshot();
+  repaintCurrent();
   refresh();
   changed(false);
 });
