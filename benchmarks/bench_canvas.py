@@ -32,9 +32,10 @@ import gradio as gr  # noqa: E402
 import torch  # noqa: E402
 
 from cnndemo.app.canvas import DrawingCanvas, on_draw  # noqa: E402
-from cnndemo.canvas_input import ink_image  # noqa: E402
-from cnndemo.checkpoints import load_pretrained  # noqa: E402
-from cnndemo.preprocess import InputError, prepare  # noqa: E402
+from cnndemo.data.canvas import ink_image  # noqa: E402
+from cnndemo.train.checkpoints import load_pretrained  # noqa: E402
+from cnndemo.data.decode import InputError
+from cnndemo.data.framing import prepare  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

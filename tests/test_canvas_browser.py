@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cnndemo.checkpoints import list_pretrained
+from cnndemo.train.checkpoints import list_pretrained
 
 CHROMIUM = os.environ.get("CHROMIUM") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -32,9 +32,10 @@ def build_app():
     import torch
 
     from cnndemo.app.canvas import DrawingCanvas, on_draw
-    from cnndemo.canvas_input import ink_image
-    from cnndemo.checkpoints import load_pretrained
-    from cnndemo.preprocess import InputError, prepare
+    from cnndemo.data.canvas import ink_image
+    from cnndemo.train.checkpoints import load_pretrained
+    from cnndemo.data.decode import InputError
+from cnndemo.data.framing import prepare
 
     model, meta = load_pretrained("residual_net", "mnist", device="cpu")
 

@@ -1,4 +1,4 @@
-"""The live canvas's payload (cnndemo.canvas_input): decoding, limits, blank canvases, and the same
+"""The live canvas's payload (cnndemo.data.canvas): decoding, limits, blank canvases, and the same
 28 x 28 as the upload path for the same strokes."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from cnndemo.canvas_input import (MAX_PAYLOAD_CHARS, MAX_SIDE, SIDE, decode_canvas, encode_canvas, ink_image,
+from cnndemo.data.canvas import (MAX_PAYLOAD_CHARS, MAX_SIDE, SIDE, decode_canvas, encode_canvas, ink_image,
                                   parse_payload, payload_seq, prepare_canvas)
-from cnndemo.checkpoints import list_pretrained, load_pretrained
-from cnndemo.preprocess import prepare
+from cnndemo.train.checkpoints import list_pretrained, load_pretrained
+from cnndemo.data.framing import prepare
 
 # Strokes in fractions of the drawing area (as the browser test draws them).
 SEVEN = [[(0.28, 0.22), (0.72, 0.22), (0.66, 0.34), (0.55, 0.55), (0.46, 0.80)]]

@@ -3,7 +3,7 @@
 :func:`DrawingCanvas` builds the component: a white, rounded drawing surface (mouse, pen and touch
 through pointer events, ``touch-action: none``, a devicePixelRatio-sized backing store) with real
 buttons for pen, eraser, undo and clear (keyboard: Ctrl/Cmd+Z, P, E, Delete). While the pen moves
-the page sends the drawing as a small alpha bitmap (see :mod:`cnndemo.canvas_input` for the
+the page sends the drawing as a small alpha bitmap (see :mod:`cnndemo.data.canvas` for the
 format) at most every ``interval_ms`` and once at pen-up, by setting the component's value, which
 fires its ``change`` event.
 
@@ -27,7 +27,7 @@ from typing import Any
 
 import gradio as gr
 
-from cnndemo.canvas_input import SIDE, decode_canvas, payload_seq
+from cnndemo.data.canvas import SIDE, decode_canvas, payload_seq
 
 STATIC = Path(__file__).resolve().parent / "static"
 CANVAS_JS = (STATIC / "canvas.js").read_text(encoding="utf-8")
@@ -97,7 +97,7 @@ def on_draw(canvas: gr.HTML, fn: Callable[..., Any], outputs: Sequence[gr.compon
             concurrency_id: str | None = None) -> Any:
     """Call ``fn(alpha, *inputs)`` for every drawing the canvas sends; its result goes to ``outputs``.
 
-    ``alpha`` is :func:`cnndemo.canvas_input.decode_canvas`'s array (uint8 ``side`` x ``side``, ink
+    ``alpha`` is :func:`cnndemo.data.canvas.decode_canvas`'s array (uint8 ``side`` x ``side``, ink
     = 255) or None for a blank canvas; ``fn`` returns one value per output (a tuple for several).
     A malformed payload shows a warning and leaves the outputs as they are. Returns the event.
     """

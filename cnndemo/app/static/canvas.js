@@ -1,7 +1,7 @@
 // The live drawing canvas (js_on_load of cnndemo/app/canvas.py). Runs with `element`, `props`,
 // `trigger` and `watch` from gr.HTML. Strokes are kept as vectors in [0, 1] coordinates and drawn
 // twice: on the visible canvas (devicePixelRatio-sized) and on a small SIDE x SIDE bitmap whose
-// alpha, cropped to the ink, is what the server gets (see cnndemo/canvas_input.py).
+// alpha, cropped to the ink, is what the server gets (see cnndemo/data/canvas.py).
 // Sending: at most every INTERVAL ms while the pen moves and once at pen-up; never a second
 // payload while one is unanswered (the server echoes `seq` into props.ack), so the newest drawing
 // always wins and nothing stale is queued.

@@ -1,4 +1,4 @@
-"""The live drawing canvas's payload -> the ink as an image array (plain Python: numpy, PIL; no gradio).
+"""The live drawing canvas's payload -> the ink as an image, framed like an upload (numpy, PIL; no gradio).
 
 The browser canvas (:mod:`cnndemo.app.canvas`) renders the strokes a second time into a small
 square (``w`` x ``h``, 112 x 112 by default), crops that to the ink's bounding box and sends the
@@ -12,8 +12,8 @@ A blank canvas sends ``cw = ch = 0`` and ``alpha = ""``. ``seq`` grows with ever
 echoes it so the page knows which drawing the prediction belongs to.
 
 Everything is checked before decoding (string length, JSON shape, sizes, base64 length), so an
-oversize or malformed payload is refused with a :class:`ValueError` without allocating anything big.
-:func:`ink_image` turns the decoded alpha into the RGBA image that :func:`cnndemo.preprocess.prepare`
+oversize or malformed payload is refused with an :class:`~cnndemo.data.decode.InputError` (a ValueError) without allocating anything big.
+:func:`ink_image` turns the decoded alpha into the RGBA image that :func:`cnndemo.data.framing.prepare`
 frames exactly as it frames an upload (crop, fit into 20 x 20, centre of mass).
 """
 
@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from cnndemo.preprocess import Prepared, prepare
+from cnndemo.data.decode import InputError
+from cnndemo.data.framing import Prepared, prepare
 
 VERSION = 1
 SIDE = 112  # the browser's default bitmap side
@@ -41,7 +42,7 @@ def _int(obj: dict, key: str, lo: int, hi: int) -> int:
     """``obj[key]`` as an int in [lo, hi], else ValueError."""
     value = obj.get(key)
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ValueError(f"canvas payload: {key!r} must be an integer in [{lo}, {hi}], got {value!r}")
+        raise InputError(f"canvas payload: {key!r} must be an integer in [{lo}, {hi}], got {value!r}")
     return value
 
 
@@ -53,28 +54,28 @@ def parse_payload(payload: Any) -> dict:
     """
     if isinstance(payload, (str, bytes, bytearray)):
         if len(payload) > MAX_PAYLOAD_CHARS:
-            raise ValueError(f"canvas payload too large: {len(payload)} characters (limit {MAX_PAYLOAD_CHARS})")
+            raise InputError(f"canvas payload too large: {len(payload)} characters (limit {MAX_PAYLOAD_CHARS})")
         try:
             payload = json.loads(payload)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ValueError(f"canvas payload is not JSON: {exc}") from exc
+            raise InputError(f"canvas payload is not JSON: {exc}") from exc
     if not isinstance(payload, dict):
-        raise ValueError(f"canvas payload must be a JSON object, got {type(payload).__name__}")
+        raise InputError(f"canvas payload must be a JSON object, got {type(payload).__name__}")
     unknown = set(payload) - _KEYS
     if unknown:
-        raise ValueError(f"canvas payload: unknown keys {sorted(unknown)}")
+        raise InputError(f"canvas payload: unknown keys {sorted(unknown)}")
     if payload.get("v") != VERSION:
-        raise ValueError(f"canvas payload: version {payload.get('v')!r} is not {VERSION}")
+        raise InputError(f"canvas payload: version {payload.get('v')!r} is not {VERSION}")
     out = {"seq": _int(payload, "seq", 0, 2**53), "final": bool(payload.get("final", False))}
     w, h = _int(payload, "w", 1, MAX_SIDE), _int(payload, "h", 1, MAX_SIDE)
     cw, ch = _int(payload, "cw", 0, w), _int(payload, "ch", 0, h)
     x, y = _int(payload, "x", 0, w - cw), _int(payload, "y", 0, h - ch)
     alpha = payload.get("alpha")
     if not isinstance(alpha, str):
-        raise ValueError("canvas payload: 'alpha' must be a base64 string")
+        raise InputError("canvas payload: 'alpha' must be a base64 string")
     expected = 4 * -(-(cw * ch) // 3)
     if len(alpha) != expected:
-        raise ValueError(f"canvas payload: 'alpha' has {len(alpha)} base64 characters, a {cw} x {ch} crop needs {expected}")
+        raise InputError(f"canvas payload: 'alpha' has {len(alpha)} base64 characters, a {cw} x {ch} crop needs {expected}")
     out.update(w=w, h=h, x=x, y=y, cw=cw, ch=ch, alpha=alpha)
     return out
 
@@ -100,9 +101,9 @@ def decode_canvas(payload: Any) -> np.ndarray | None:
     try:
         raw = base64.b64decode(p["alpha"], validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise ValueError(f"canvas payload: 'alpha' is not valid base64: {exc}") from exc
+        raise InputError(f"canvas payload: 'alpha' is not valid base64: {exc}") from exc
     if len(raw) != p["cw"] * p["ch"]:
-        raise ValueError(f"canvas payload: 'alpha' decodes to {len(raw)} bytes, expected {p['cw'] * p['ch']}")
+        raise InputError(f"canvas payload: 'alpha' decodes to {len(raw)} bytes, expected {p['cw'] * p['ch']}")
     out = np.zeros((p["h"], p["w"]), np.uint8)
     out[p["y"] : p["y"] + p["ch"], p["x"] : p["x"] + p["cw"]] = np.frombuffer(raw, np.uint8).reshape(p["ch"], p["cw"])
     if int(out.max()) <= BLANK_LEVEL:
@@ -143,10 +144,16 @@ def ink_image(alpha: np.ndarray) -> Image.Image:
 def prepare_canvas(payload: Any, dataset: str = "mnist") -> Prepared | None:
     """The canvas payload framed for ``dataset`` exactly like an upload, or None for a blank canvas.
 
-    Raises ValueError for a malformed payload and :class:`cnndemo.preprocess.InputError` (a ValueError)
+    Raises ValueError for a malformed payload and :class:`~cnndemo.data.decode.InputError`
     when the ink is too faint to classify.
     """
     alpha = decode_canvas(payload)
     if alpha is None:
         return None
     return prepare(ink_image(alpha), dataset)
+
+
+def canvas_ink(payload: Any) -> Image.Image | None:
+    """The drawing as black ink on a transparent RGBA image (what an upload of it would hold), or None when blank."""
+    alpha = decode_canvas(payload)
+    return None if alpha is None else ink_image(alpha)
