@@ -98,8 +98,9 @@ def on_draw(canvas: gr.HTML, fn: Callable[..., Any], outputs: Sequence[gr.compon
     """Call ``fn(alpha, *inputs)`` for every drawing the canvas sends; its result goes to ``outputs``.
 
     ``alpha`` is :func:`cnndemo.data.canvas.decode_canvas`'s array (uint8 ``side`` x ``side``, ink
-    = 255) or None for a blank canvas; ``fn`` returns one value per output (a tuple for several).
-    A malformed payload shows a warning and leaves the outputs as they are. Returns the event.
+    = 255) or None for a blank canvas; ``fn`` returns one value per output (a tuple for several) or a
+    ``{component: value}`` dict of some of ``outputs``. A malformed payload shows a warning and
+    leaves the outputs as they are. This is the canvas's only event. Returns it.
     """
     last = gr.State(0)
     n = len(outputs)
@@ -110,15 +111,15 @@ def on_draw(canvas: gr.HTML, fn: Callable[..., Any], outputs: Sequence[gr.compon
             alpha = decode_canvas(payload)
         except ValueError as exc:
             gr.Warning(f"The drawing could not be read: {exc}")
-            return [gr.skip()] * n + [gr.skip(), gr.skip()]
-        if seq and seq <= (last_seq or 0):
-            return [gr.skip()] * n + [gr.update(ack=last_seq), gr.skip()]
+            return gr.skip()
+        if seq and seq <= (last_seq or 0):  # older than what this session has answered: skip it
+            return {canvas: gr.update(ack=last_seq)}
         result = fn(alpha, *extra)
-        result = list(result) if n > 1 else [result]
-        return [*result, gr.update(ack=seq), seq]
+        if not isinstance(result, dict):
+            result = dict(zip(outputs, result if n > 1 else [result]))
+        return {**result, canvas: gr.update(ack=seq), last: seq}
 
     return canvas.change(handle, inputs=[canvas, last, *inputs], outputs=[*outputs, canvas, last],
                          trigger_mode="always_last", show_progress="hidden", queue=True,
                          concurrency_limit=concurrency_limit, concurrency_id=concurrency_id,
                          api_visibility="private")
-

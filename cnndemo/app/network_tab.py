@@ -17,7 +17,9 @@ import gradio as gr
 from cnndemo import catalog
 from cnndemo.app import views
 from cnndemo.app.zoo import ModelZoo
+from cnndemo.data.canvas import canvas_ink
 from cnndemo.data.decode import InputError
+from cnndemo.data.framing import Prepared
 
 BRANCH_SLOTS = 4  # an Inception module has four branches
 
@@ -26,7 +28,7 @@ BRANCH_SLOTS = 4  # an Inception module has four branches
 class InputPanel:
     """The shared input components every tab reads."""
 
-    canvas: Any
+    canvas: Any  # the live canvas (gr.HTML): its value is the latest payload, a JSON string
     upload: Any
     source: Any  # gr.State: "canvas" or "upload"
     dataset: Any
@@ -35,8 +37,12 @@ class InputPanel:
 
 
 def current_source(canvas: Any, upload: Any, source: str) -> Any:
-    """The input the user means: the upload when ``source == "upload"``, else the canvas."""
-    return upload if source == "upload" and upload else canvas
+    """The input the user means: the upload when ``source == "upload"``, else the drawing (the canvas payload
+    decoded to black ink on transparent RGBA, None when blank; other canvas values pass through).
+    A malformed payload raises :class:`InputError`."""
+    if source == "upload" and upload:
+        return upload
+    return canvas_ink(canvas) if isinstance(canvas, str) else canvas
 
 
 @dataclass
@@ -60,6 +66,11 @@ class NetworkTab:
     handler: Any
 
     @property
+    def controls(self) -> list:
+        """The tab's own inputs, in :func:`refresh_values` order: model, layer, module."""
+        return [self.arch, self.layer, self.module]
+
+    @property
     def event(self) -> dict:
         """Keyword arguments for ``.then(**event)`` / ``gr.on(..., **event)``."""
         return {"fn": self.handler, "inputs": self.inputs, "outputs": self.outputs, "show_progress": "hidden",
@@ -67,10 +78,11 @@ class NetworkTab:
 
 
 def tab_values(zoo: ModelZoo, kind: str, value: Any, dataset: str, arch: str, layer: str | None,
-               module: str | None, session) -> dict[str, Any]:
+               module: str | None, session, prepared: Prepared | None = None) -> dict[str, Any]:
     """What a tab of ``kind`` shows for the current input, by name (one analysis): ``label``, ``note``, ``fmap``,
     ``caption``, then ``branches`` (4 x (image, label)) + ``branch_table``, or ``res_img`` + ``res_table``.
-    Input and model problems leave the views empty (the input panel and the note say why)."""
+    ``prepared``: the input already framed (then ``value`` is not read). Input and model problems leave the
+    views empty (the input panel and the note say why)."""
     out: dict[str, Any] = {"note": views.model_note(zoo, arch, dataset, session), "label": None, "fmap": None,
                            "caption": ""}
     if kind == "inception":
@@ -78,7 +90,7 @@ def tab_values(zoo: ModelZoo, kind: str, value: Any, dataset: str, arch: str, la
     elif kind == "residual":
         out.update(res_img=None, res_table="")
     try:
-        view = views.network_view(zoo, value, arch, dataset, layer, module, kind, session)
+        view = views.network_view(zoo, value, arch, dataset, layer, module, kind, session, prepared=prepared)
     except (InputError, LookupError):
         return out
     out.update(label=view.top, fmap=view.grid, caption=view.caption)
@@ -92,9 +104,9 @@ def tab_values(zoo: ModelZoo, kind: str, value: Any, dataset: str, arch: str, la
 
 
 def refresh_values(zoo: ModelZoo, t: NetworkTab, value: Any, dataset: str, arch: str, layer: str | None,
-                   module: str | None, session) -> dict:
+                   module: str | None, session, prepared: Prepared | None = None) -> dict:
     """``{component: value}`` for tab ``t`` from :func:`tab_values`."""
-    named = tab_values(zoo, t.tab.kind, value, dataset, arch, layer, module, session)
+    named = tab_values(zoo, t.tab.kind, value, dataset, arch, layer, module, session, prepared)
     out = {t.label: named["label"], t.note: named["note"], t.fmap: named["fmap"], t.caption: named["caption"]}
     if t.tab.kind == "inception":
         out.update({img: gr.update(value=v, label=lab) for img, (v, lab) in zip(t.branch_imgs, named["branches"])})
@@ -172,12 +184,15 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
 
     def refresh(canvas, upload, source, dataset, arch_name, layer_name, module_name, session, active):
         if active != tab.id:
-            return {}  # hidden tabs compute nothing
-        value = current_source(canvas, upload, source)
+            return gr.skip()  # hidden tabs compute nothing (an empty dict would fail Gradio's output count check)
+        try:
+            value = current_source(canvas, upload, source)
+        except InputError:
+            value = None  # a malformed payload: the canvas event has already said so
         return refresh_values(zoo, t, value, dataset, arch_name, layer_name, module_name, session)
 
     t.handler = refresh
-    gr.on([panel.dataset.change, layer.change, module.change], **t.event)
+    gr.on([layer.change, module.change], **t.event)  # the dataset switch: cnndemo.app.input_panel
     tab_block.select(lambda: tab.id, None, panel.active, queue=False, api_visibility="private").then(**t.event).then(
         functools.partial(views.architecture, zoo), [arch, panel.dataset, panel.session], arch_code,
         api_visibility="private", show_progress="hidden")
