@@ -88,6 +88,7 @@ def DrawingCanvas(*, elem_id: str = "canvas", hint: str = "Draw a digit here", s
         js_on_load=CANVAS_JS.replace("__CANVAS_CONFIG__", config),
         elem_id=elem_id,
         ack=0,
+        answer="",
         **kwargs,
     )
 
@@ -99,7 +100,8 @@ def on_draw(canvas: gr.HTML, fn: Callable[..., Any], outputs: Sequence[gr.compon
 
     ``alpha`` is :func:`cnndemo.data.canvas.decode_canvas`'s array (uint8 ``side`` x ``side``, ink
     = 255) or None for a blank canvas; ``fn`` returns one value per output (a tuple for several) or a
-    ``{component: value}`` dict of some of ``outputs``. A malformed payload shows a warning and
+    ``{component: value}`` dict of some of ``outputs`` (it may set the canvas's ``answer``, a line shown
+    on the canvas, with ``{canvas: gr.update(answer=...)}``). A malformed payload shows a warning and
     leaves the outputs as they are. This is the canvas's only event. Returns it.
     """
     last = gr.State(0)
@@ -117,7 +119,8 @@ def on_draw(canvas: gr.HTML, fn: Callable[..., Any], outputs: Sequence[gr.compon
         result = fn(alpha, *extra)
         if not isinstance(result, dict):
             result = dict(zip(outputs, result if n > 1 else [result]))
-        return {**result, canvas: gr.update(ack=seq), last: seq}
+        props = {k: v for k, v in (result.pop(canvas, None) or {}).items() if k != "__type__"}
+        return {**result, canvas: gr.update(**props, ack=seq), last: seq}
 
     return canvas.change(handle, inputs=[canvas, last, *inputs], outputs=[*outputs, canvas, last],
                          trigger_mode="always_last", show_progress="hidden", queue=True,

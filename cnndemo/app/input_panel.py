@@ -70,6 +70,17 @@ def panel_values(zoo: ModelZoo, tabs: Sequence[NetworkTab], shown: InputViews, v
     return out
 
 
+def answer_line(tabs: Sequence[NetworkTab], out: dict, active: str, controls: Sequence[Any]) -> str:
+    """The visible tab's answer in a few words for the canvas, e.g. ``"VGG-11: 7 · 98%"`` ("" when none): on a
+    phone the tab's prediction is a long scroll away from the canvas."""
+    for i, t in enumerate(tabs):
+        top = out.get(t.label) if t.tab.id == active else None
+        if top:
+            best = next(iter(top))
+            return f"{catalog.arch(controls[3 * i]).label}: {best} · {top[best]:.0%}"
+    return ""
+
+
 def wire_inputs(zoo: ModelZoo, panel: InputPanel, tabs: Sequence[NetworkTab], shown: InputViews, input_tabs: Any) -> None:
     """Attach the canvas, upload and dataset events (one each, each the only event of its input)."""
     controls = [c for t in tabs for c in t.controls]
@@ -79,7 +90,8 @@ def wire_inputs(zoo: ModelZoo, panel: InputPanel, tabs: Sequence[NetworkTab], sh
 
     def on_canvas(alpha, dataset, active, session, *ctl):
         value = None if alpha is None else ink_image(alpha)
-        return {panel.source: "canvas", **panel_values(zoo, tabs, shown, value, "canvas", dataset, active, session, ctl)}
+        out = panel_values(zoo, tabs, shown, value, "canvas", dataset, active, session, ctl)
+        return {panel.source: "canvas", panel.canvas: gr.update(answer=answer_line(tabs, out, active, ctl)), **out}
 
     def on_upload(upload, canvas, dataset, active, session, *ctl):
         source = "upload" if upload else "canvas"

@@ -47,6 +47,12 @@ CSS = """
 .explain {background: #f8fafc; border-left: 4px solid #6366f1; border-radius: 8px; padding: 4px 14px;}
 .explain h3 {margin-top: 6px;}
 footer {display: none !important;}
+@media (max-width: 640px) {  /* phones: a compact header, so the whole canvas is on the first screen */
+  #hero {padding: 10px 14px; border-radius: 12px;}
+  #hero h1 {font-size: 1.3em;}
+  #hero p {font-size: .85em; line-height: 1.35;}
+  #hero .badge {margin-top: 6px; font-size: .8em;}
+}
 """
 
 _ZOO: ModelZoo | None = None

@@ -138,8 +138,11 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
                         info="The course model is the small network of seed 002 (Liu Er's PyTorch course).")
         note = gr.Markdown(views.model_note(zoo, first, views.DEFAULT_DATASET), elem_classes="model-note")
         with gr.Row(equal_height=False):
-            label = gr.Label(num_top_classes=5, label="Prediction (top 5)", scale=1, elem_id=f"label-{tab.id}")
-            explain_md = gr.Markdown(views.explanation(zoo, first), elem_classes="explain", container=True, scale=1)
+            # min_width: on a phone the explanation wraps below the prediction instead of squeezing beside it
+            label = gr.Label(num_top_classes=5, label="Prediction (top 5)", scale=1, min_width=300,
+                             elem_id=f"label-{tab.id}")
+            explain_md = gr.Markdown(views.explanation(zoo, first), elem_classes="explain", container=True, scale=1,
+                                     min_width=300)
         layers = views.layer_choices(zoo, first)
         modules = views.module_choices(zoo, first)
         with gr.Accordion("Feature maps", open=True):

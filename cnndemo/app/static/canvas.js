@@ -93,9 +93,11 @@ function payload(final) {
 }
 
 function showStatus() {
-  const waiting = seq > acked;
+  // The server's one-line answer (props.answer, e.g. "VGG-11: 7 · 98%") when it sends one; the dot says
+  // whether the newest drawing is answered yet.
+  const waiting = seq > acked, answer = strokes.length ? String(props.answer || "") : "";
   status.dataset.state = seq === 0 ? "idle" : waiting ? "busy" : "done";
-  status.textContent = seq === 0 ? "" : waiting ? "thinking…" : "up to date";
+  status.textContent = seq === 0 ? "" : answer || (waiting ? "thinking…" : "up to date");
 }
 
 function send() {
@@ -124,9 +126,9 @@ function changed(final) {
   if (final || !timer) send();
 }
 
-watch("ack", () => {
+watch(["ack", "answer"], () => {
   const ack = Number(props.ack) || 0;
-  if (ack <= acked) return; // a stale echo never moves us backwards
+  if (ack <= acked) { showStatus(); return; } // a stale echo never moves us backwards
   acked = ack;
   root.dataset.acked = String(acked);
   showStatus();
