@@ -81,7 +81,8 @@ def test_feature_view_every_layer(random_zoo):
         grid, caption, fm = views.feature_view(random_zoo, canvas(), "googlenet", "mnist", name)
         assert isinstance(grid, Image.Image) and grid.width > 100
         assert fm.layer.name == name and str(fm.maps.shape[0]) in caption
-        assert "x".join(map(str, fm.maps.shape)) in label
+        c, h, w = fm.maps.shape
+        assert label == fm.layer.label and f"{c} channels of {h}x{w}" in caption
 
 
 def test_feature_view_defaults_to_the_first_layer_and_rejects_unknown_ones(random_zoo):

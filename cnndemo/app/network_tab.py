@@ -175,10 +175,9 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
                     res_img = gr.Image(format="png", type="pil", interactive=False, show_label=False, scale=3,
                                        elem_classes="pixelated", buttons=["download", "fullscreen"])
                     res_table = gr.Markdown()
-        with gr.Accordion("Architecture (torchinfo, 1 x 1 x 28 x 28 input)", open=False):
-            # A callable value runs on page load (not at start-up); the summary is cached after the first time.
-            arch_code = gr.Code(functools.partial(views.architecture, zoo, first), language=None,
-                                show_label=False, lines=12, max_lines=40)
+        with gr.Accordion("Architecture (torchinfo, 1 x 1 x 28 x 28 input)", open=False) as arch_acc:
+            # Filled when opened (a callable value would run torchinfo while the app starts); cached per model.
+            arch_code = gr.Code("", language=None, show_label=False, lines=12, max_lines=40)
 
     outputs = [c for c in (label, note, fmap, caption, *branch_imgs, branch_table, res_img, res_table) if c is not None]
     t = NetworkTab(tab, arch, label, note, fmap, caption, layer, module, branch_imgs, branch_table, res_img, res_table,
@@ -199,6 +198,8 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
     tab_block.select(lambda: tab.id, None, panel.active, queue=False, api_visibility="private").then(**t.event).then(
         functools.partial(views.architecture, zoo), [arch, panel.dataset, panel.session], arch_code,
         api_visibility="private", show_progress="hidden")
+    arch_acc.expand(functools.partial(views.architecture, zoo), [arch, panel.dataset, panel.session], arch_code,
+                    api_visibility="private", show_progress="hidden")
     arch.change(functools.partial(arch_panels, zoo), [arch, panel.dataset, panel.session],
                 [layer, module, explain_md, arch_code], api_visibility="private", show_progress="hidden").then(**t.event)
     return t
