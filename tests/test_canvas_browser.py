@@ -1,9 +1,9 @@
-"""The live canvas (cnndemo/app/canvas.py) in a real browser: predictions follow the pen.
+"""The live canvas component (cnndemo/app/canvas.py) in a real browser: its tools, keys and send protocol.
 
-A small gr.Blocks (the canvas wired to the residual_net MNIST checkpoint, a gr.Label with elem_id
-"label-vgg", and a tall spacer so the page can scroll) is launched in-process on a free port and
-driven with headless Chromium: mouse strokes on a desktop page, finger strokes (DevTools
-``Input.dispatchTouchEvent``) on a 390 x 844 phone page. No timed assertions: waits poll for states.
+The real app is driven by tests/test_browser.py; this file checks the component on its own, quickly: a small
+gr.Blocks (the canvas wired to the residual_net MNIST checkpoint, a gr.Label with elem_id "label-vgg", and a tall
+spacer so the page can scroll) is launched in-process on a free port and driven with headless Chromium with mouse strokes and keys (the phone page with finger strokes is in
+tests/test_browser.py, on the real app). No timed assertions: waits poll for states.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def build_app():
     from cnndemo.data.canvas import ink_image
     from cnndemo.train.checkpoints import load_pretrained
     from cnndemo.data.decode import InputError
-from cnndemo.data.framing import prepare
+    from cnndemo.data.framing import prepare
 
     model, meta = load_pretrained("residual_net", "mnist", device="cpu")
 
@@ -205,44 +205,3 @@ def test_buttons_are_keyboard_reachable(page):
     assert {"Pen (P)", "Eraser (E)", "Undo (Ctrl+Z)", "Clear the canvas (Delete)"} <= set(names)
     page.keyboard.press("Enter")  # on "Clear": a real <button>, Enter activates it
     assert settled(page) == "" and state(page)["strokes"] == 0
-
-
-def test_phone_finger_draws_without_scrolling(browser, url):
-    ctx = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=3,
-                              is_mobile=True, has_touch=True)
-    page = ctx.new_page()
-    page.goto(url)
-    page.wait_for_selector("#canvas canvas")
-    cdp = ctx.new_cdp_session(page)
-    # A backing store sized for the 3x screen: crisp lines.
-    css, px = page.evaluate("(() => { const c = document.querySelector('#canvas canvas'); "
-                            "return [c.getBoundingClientRect().width, c.width]; })()")
-    assert abs(px - 3 * css) <= 3
-
-    def swipe(points, x0, y0, side):
-        def touch(kind, u=0.0, v=0.0):
-            pts = [] if kind == "touchEnd" else [{"x": x0 + u * side, "y": y0 + v * side, "id": 1}]
-            cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": pts})
-        (u, v), rest = points[0], points[1:]
-        touch("touchStart", u, v)
-        for u1, v1 in rest:
-            for k in range(1, 16):
-                touch("touchMove", u + (u1 - u) * k / 15, v + (v1 - v) * k / 15)
-                time.sleep(0.02)
-            u, v = u1, v1
-        touch("touchEnd")
-
-    # The control: the same vertical swipe on the page (not the canvas) does scroll it.
-    spacer = page.locator("#spacer").bounding_box()
-    page.evaluate("window.scrollTo(0, 0)")
-    swipe([(0.5, 0.1), (0.5, 0.0)], 195, 700, 400)
-    wait_for(lambda: page.evaluate("window.scrollY") > 0, "a swipe outside the canvas to scroll the page")
-    page.evaluate("window.scrollTo(0, 0)")
-    wait_for(lambda: page.evaluate("window.scrollY") == 0, "the page to scroll back")
-    assert spacer["height"] > 1000
-
-    x0, y0, side = surface(page)
-    swipe(ONE, x0, y0, side)
-    assert settled(page) == "1"
-    assert page.evaluate("window.scrollY") == 0
-    ctx.close()

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.blocks import Block
 
 from cnndemo.data.canvas import SIDE, decode_canvas, payload_seq
 
@@ -117,8 +118,8 @@ def on_draw(canvas: gr.HTML, fn: Callable[..., Any], outputs: Sequence[gr.compon
         if seq and seq <= (last_seq or 0):  # older than what this session has answered: skip it
             return {canvas: gr.update(ack=last_seq)}
         result = fn(alpha, *extra)
-        if not isinstance(result, dict):
-            result = dict(zip(outputs, result if n > 1 else [result]))
+        if not (isinstance(result, dict) and result and all(isinstance(k, Block) for k in result)):
+            result = dict(zip(outputs, result if n > 1 else [result]))  # a Label's value is a dict too
         props = {k: v for k, v in (result.pop(canvas, None) or {}).items() if k != "__type__"}
         return {**result, canvas: gr.update(**props, ack=seq), last: seq}
 
