@@ -118,8 +118,14 @@ def one_round(browser, url: str, seconds: float) -> dict:
             time.sleep(max(0.0, start + seconds * done / steps - time.perf_counter()))
         u, v = u1, v1
     page.mouse.up()
-    page.wait_for_function("""() => { const d = document.querySelector('#canvas .cd-wrap').dataset;
-        return window.__up !== null && +d.seq > 0 && +d.acked === +d.seq; }""", timeout=120_000)
+    try:
+        page.wait_for_function("""() => { const d = document.querySelector('#canvas .cd-wrap').dataset;
+            return window.__up !== null && +d.seq > 0 && +d.acked === +d.seq; }""", timeout=120_000)
+    except Exception as exc:  # noqa: BLE001 - report the round, do not lose the run
+        d = page.evaluate("({...document.querySelector('#canvas .cd-wrap').dataset})")
+        page.close()
+        print(f"round failed on {url}: {type(exc).__name__}; canvas state {d}", file=sys.stderr)
+        return {"load_ms": load_ms, "updates_per_s": float("nan"), "settled_ms": float("nan"), "answer": "FAILED"}
     acks, down, up = page.evaluate("[window.__acks, window.__down, window.__up]")
     label = page.locator("#label-vgg .output-class")
     answer = label.first.inner_text().strip() if label.count() else ""
@@ -223,8 +229,8 @@ def main() -> None:
             s.stop()
     times = server_times(args.calls)
 
-    med = {n: {k: statistics.median(r[k] for r in rs) for k in ("load_ms", "updates_per_s", "settled_ms")}
-           for n, rs in results.items()}
+    med = {n: {k: statistics.median(r[k] for r in rs if r["answer"] != "FAILED") for k in
+               ("load_ms", "updates_per_s", "settled_ms")} for n, rs in results.items()}
     for n in APPS:
         med[n]["start_s"] = statistics.median(starts[n])
     a, b = (med[n] for n in APPS)

@@ -2,8 +2,9 @@
 
 The real app is driven by tests/test_browser.py; this file checks the component on its own, quickly: a small
 gr.Blocks (the canvas wired to the residual_net MNIST checkpoint, a gr.Label with elem_id "label-vgg", and a tall
-spacer so the page can scroll) is launched in-process on a free port and driven with headless Chromium with mouse strokes and keys (the phone page with finger strokes is in
-tests/test_browser.py, on the real app). No timed assertions: waits poll for states.
+spacer so the page can scroll) is launched in-process on a free port and driven with headless Chromium with
+mouse strokes and keys (the phone page with finger strokes is in tests/test_browser.py, on the real app).
+No timed assertions: waits poll for states.
 """
 
 from __future__ import annotations
