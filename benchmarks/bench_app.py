@@ -38,7 +38,8 @@ def serve(port: int) -> None:
     """The real app plus a /noop endpoint (same inputs, Label output, no work): Gradio's floor."""
     import gradio as gr
 
-    from cnndemo.ui import ImageFile, build_demo, launch_kwargs
+    from cnndemo.app.api import ImageFile
+    from cnndemo.app.layout import build_demo, launch_kwargs
 
     demo = build_demo()
     with demo:
@@ -101,7 +102,7 @@ def ms(v: float) -> str:
 def http_round_trips(calls: int) -> None:
     from gradio_client import Client, handle_file
 
-    from cnndemo.checkpoints import list_pretrained
+    from cnndemo.train.checkpoints import list_pretrained
 
     port = free_port()
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
@@ -151,8 +152,8 @@ def timed(fn, repeats: int) -> float:
 def in_process(repeats: int) -> None:
     from PIL import Image, ImageDraw
 
-    from cnndemo import views
-    from cnndemo.registry import ModelZoo
+    from cnndemo.app import views
+    from cnndemo.app.zoo import ModelZoo
 
     zoo = ModelZoo.load()
     im = Image.new("L", (336, 336), 0)

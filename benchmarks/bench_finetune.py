@@ -8,7 +8,7 @@ training subset, same optimizer and schedule, same process, runs interleaved:
 
 * ``bare loop``  - a plain PyTorch loop: index a batch, forward, cross-entropy, backward, step;
 * ``train_iter`` - the shared loop alone (what the CLI runs), events discarded;
-* ``tab, in-process`` - the tab's handler (``cnndemo.ui_finetune.finetune_events``) with Gradio's own
+* ``tab, in-process`` - the tab's handler (``cnndemo.app.finetune_tab.finetune_events``) with Gradio's own
   postprocessing of every streamed output (figures to PNG, gallery images written), no HTTP;
 * ``tab over HTTP`` - the real ``/finetune`` endpoint of a standalone tab server via ``gradio_client``.
 
@@ -38,11 +38,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from cnndemo.device import device_name, pick_device  # noqa: E402
-from cnndemo.finetune import FineTuneSpec, StartPoint, build_start_model, cached_splits  # noqa: E402
+from cnndemo.catalog import MEAN_STD  # noqa: E402
+from cnndemo.data.datasets import to_float  # noqa: E402
+from cnndemo.finetune.job import cached_splits  # noqa: E402
+from cnndemo.finetune.spec import FineTuneSpec, StartPoint, build_start_model  # noqa: E402
 from cnndemo.models import DEMO_CONFIGS  # noqa: E402
-from cnndemo.data import MEAN_STD  # noqa: E402
-from cnndemo.train import (Step, augment_batch, make_optimizer, make_schedule, run, to_float,  # noqa: E402
-                           uses_channels_last)
+from cnndemo.train.loop import Step, augment_batch, run  # noqa: E402
+from cnndemo.train.recipes import make_optimizer, make_schedule  # noqa: E402
 
 
 class CpuMeter:
@@ -63,9 +65,9 @@ class CpuMeter:
 
     @contextlib.contextmanager
     def installed(self):
-        """Meter every ``train_iter`` run (as called by cnndemo.finetune) while the block runs."""
-        import cnndemo.finetune as ft
-        import cnndemo.train as tr
+        """Meter every ``train_iter`` run (as called by cnndemo.finetune.job) and every evaluation while the block runs."""
+        import cnndemo.finetune.job as ft
+        import cnndemo.train.loop as tr
 
         real_iter, real_eval = ft.train_iter, tr.evaluate
 
@@ -113,7 +115,7 @@ def bare_loop(spec: FineTuneSpec) -> tuple[float, float]:
     train, _ = cached_splits(spec.dataset, spec.subset, spec.seed, spec.eval_size)
     train = train.to(device)
     recipe = spec.recipe()
-    if uses_channels_last(model):
+    if model.channels_last:
         model.to(memory_format=torch.channels_last)
     steps = -(-len(train) // recipe.batch_size)
     opt = make_optimizer(model.parameters(), recipe)
@@ -141,7 +143,7 @@ def bare_loop(spec: FineTuneSpec) -> tuple[float, float]:
 
 def shared_loop(spec: FineTuneSpec) -> tuple[float, float]:
     """(images/second, images/CPU-second) of ``train_iter`` alone (as the CLI drives it, events discarded)."""
-    import cnndemo.finetune as ft
+    import cnndemo.finetune.job as ft
 
     device = pick_device()
     train, val = cached_splits(spec.dataset, spec.subset, spec.seed, spec.eval_size)
@@ -155,8 +157,8 @@ def tab_in_process(spec: FineTuneSpec) -> tuple[float, float, float, float]:
     postprocessing of every output."""
     import gradio as gr
 
-    from cnndemo.finetune_sessions import DeviceQueue, SessionRegistry
-    from cnndemo.ui_finetune import OUTPUT_NAMES, finetune_events
+    from cnndemo.app.finetune_tab import OUTPUT_NAMES, finetune_events
+    from cnndemo.finetune.runs import DeviceQueue, RunRegistry
     from finetune_standalone import StubModels
 
     components = {"curves": gr.Plot(format="png"), "confusion": gr.Plot(format="png"),
@@ -166,7 +168,7 @@ def tab_in_process(spec: FineTuneSpec) -> tuple[float, float, float, float]:
     t0, c0 = time.perf_counter(), time.process_time()
     metrics = None
     with CpuMeter().installed() as meter:
-        for out in finetune_events(spec, f"bench-{time.time()}", StubModels(), registry=SessionRegistry(),
+        for out in finetune_events(spec, f"bench-{time.time()}", StubModels(), registry=RunRegistry(),
                                    queue=DeviceQueue()):
             for name, value in zip(OUTPUT_NAMES, out):
                 if not (isinstance(value, dict) and value.get("__type__") == "update") and value is not None:

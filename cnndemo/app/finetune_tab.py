@@ -164,7 +164,7 @@ class TabView:
                          f"{' = the starting weights' if o.epochs_done == 0 else ''}).")
         lines.append(f"{o.epochs_done} epoch(s) in {format_seconds(o.seconds)} at {o.images_per_sec:,.0f} images/s. "
                      "Press **Use in the other tabs** to classify and inspect with this model (this browser session only), "
-                     "or download the checkpoint (load it with `cnndemo.checkpoints.load_checkpoint`).")
+                     "or download the checkpoint (load it with `cnndemo.train.checkpoints.load_checkpoint`).")
         verb = "Stopped" if o.stopped else "Done"
         status = (f"**{verb}:** {catalog.arch(o.spec.arch).label} on {catalog.dataset(o.spec.dataset).title}, "
                   f"{100 * o.acc_after:.2f}% held-out.")

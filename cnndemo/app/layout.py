@@ -9,6 +9,8 @@ the fine-tune tab :mod:`cnndemo.app.finetune_tab`; every handler is a plain func
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
 import threading
 import time
@@ -67,23 +69,36 @@ def get_models() -> ModelZoo:
 
 
 def warm_up(zoo: ModelZoo, delay: float = 2.0) -> threading.Thread:
-    """In a daemon thread, after ``delay`` s: import matplotlib, run every model once and build the
-    torchinfo summaries, so the first visitor does not pay for them. Start-up itself does not wait."""
+    """In a background thread, after ``delay`` s: import matplotlib, run every model once and build the
+    torchinfo summaries, so the first visitor does not pay for them. Start-up itself does not wait.
+
+    At interpreter exit the thread is asked to stop and joined (a thread still inside torch when
+    Python shuts down aborts the process)."""
+    stop = threading.Event()
 
     def work() -> None:
-        time.sleep(delay)
+        if stop.wait(delay):
+            return
         try:
             blank = torch.zeros(1, 1, 28, 28)
             blank[0, 0, 8:20, 12:16] = 1
             render.lut(render.SEQUENTIAL), render.lut(render.DIVERGING)
-            for arch, dataset in zoo.available:
-                analyse(zoo.get(arch, dataset)[0], blank)
-            for arch in {a for a, _ in zoo.available}:
-                views.architecture(zoo, arch)
+            steps = [functools.partial(analyse, zoo.get(a, d)[0], blank) for a, d in zoo.available]
+            steps += [functools.partial(views.architecture, zoo, a) for a in dict.fromkeys(a for a, _ in zoo.available)]
+            for step in steps:
+                if stop.is_set():
+                    return
+                step()
         except Exception:  # noqa: BLE001 - warming is best effort; real requests report their own errors
             pass
 
     thread = threading.Thread(target=work, name="cnndemo-warm-up", daemon=True)
+
+    def finish() -> None:
+        stop.set()
+        thread.join(timeout=30)
+
+    atexit.register(finish)
     thread.start()
     return thread
 
