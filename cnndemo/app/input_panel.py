@@ -43,7 +43,8 @@ def show_input(value: Any, source: str, dataset: str) -> tuple[Prepared | None, 
         if source == "upload":
             gr.Warning(str(exc))
         return None, None, f"⚠️ {exc}"
-    notes = "; ".join(n for n in prepared.notes if source == "upload" or "background" not in n)
+    # A drawing is always ink on a transparent canvas: notes on background and transparency are for uploads.
+    notes = "; ".join(n for n in prepared.notes if source == "upload" or not ("background" in n or "transparen" in n))
     text = f"28 x 28, framed the {catalog.dataset(dataset).short} way"
     return prepared, input_image(prepared.tensor), text + (f" ({notes})" if notes else "") + "."
 
