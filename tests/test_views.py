@@ -170,7 +170,9 @@ def test_hidden_tab_computes_nothing(random_zoo):
     refresh = next(h for h in handlers if h(canvas(), None, "canvas", "mnist", "vgg11", None, None, None, "vgg") != gr.skip())
     assert refresh(canvas(), None, "canvas", "mnist", "vgg11", None, None, None, "other-tab") == gr.skip()
     out = refresh(canvas(), None, "canvas", "mnist", "vgg11", None, None, None, "vgg")
-    assert len(out) == 4 and any(isinstance(v, dict) and len(v) == 5 for v in out.values())
+    assert len(out) == 5 and any(isinstance(v, dict) and len(v) == 5 for v in out.values())
+    answers = [v["answer"] for v in out.values() if isinstance(v, dict) and "answer" in v]
+    assert len(answers) == 1 and answers[0].startswith("VGG-11: ")  # the answer on the canvas follows the tab
 
 
 def test_api_handlers(random_zoo, tmp_path):

@@ -19,7 +19,7 @@ from PIL import Image
 
 from cnndemo import catalog
 from cnndemo.app.canvas import on_draw
-from cnndemo.app.network_tab import InputPanel, NetworkTab, current_source, refresh_values
+from cnndemo.app.network_tab import InputPanel, NetworkTab, answer_text, current_source, refresh_values
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.canvas import ink_image
 from cnndemo.data.decode import BlankInput, InputError
@@ -72,13 +72,10 @@ def panel_values(zoo: ModelZoo, tabs: Sequence[NetworkTab], shown: InputViews, v
 
 
 def answer_line(tabs: Sequence[NetworkTab], out: dict, active: str, controls: Sequence[Any]) -> str:
-    """The visible tab's answer in a few words for the canvas, e.g. ``"VGG-11: 7 · 98%"`` ("" when none): on a
-    phone the tab's prediction is a long scroll away from the canvas."""
+    """The visible tab's answer for the canvas's corner (:func:`~cnndemo.app.network_tab.answer_text`)."""
     for i, t in enumerate(tabs):
-        top = out.get(t.label) if t.tab.id == active else None
-        if top:
-            best = next(iter(top))
-            return f"{catalog.arch(controls[3 * i]).label}: {best} · {top[best]:.0%}"
+        if t.tab.id == active:
+            return answer_text(controls[3 * i], out.get(t.label))
     return ""
 
 
@@ -101,16 +98,21 @@ def wire_inputs(zoo: ModelZoo, panel: InputPanel, tabs: Sequence[NetworkTab], sh
         except InputError:
             value = None
         out = panel_values(zoo, tabs, shown, value, source, dataset, active, session, ctl)
-        return {panel.source: source, input_tabs: gr.Tabs(selected="upload") if upload else gr.skip(), **out}
+        answer = "" if upload else answer_line(tabs, out, active, ctl)
+        return {panel.source: source, input_tabs: gr.Tabs(selected="upload") if upload else gr.skip(),
+                panel.canvas: gr.update(answer=answer), **out}
 
     def on_dataset(canvas, upload, source, dataset, active, session, *ctl):
         try:
             value = current_source(canvas, upload, source)
         except InputError:
             value = None
-        return panel_values(zoo, tabs, shown, value, source, dataset, active, session, ctl)
+        out = panel_values(zoo, tabs, shown, value, source, dataset, active, session, ctl)
+        answer = "" if source == "upload" and upload else answer_line(tabs, out, active, ctl)
+        return {panel.canvas: gr.update(answer=answer), **out}
 
     on_draw(panel.canvas, on_canvas, outputs, inputs=common)
     events = {"show_progress": "hidden", "api_visibility": "private", "trigger_mode": "always_last"}
-    panel.upload.change(on_upload, [panel.upload, panel.canvas, *common], [*outputs, input_tabs], **events)
-    panel.dataset.change(on_dataset, [panel.canvas, panel.upload, panel.source, *common], outputs[1:], **events)
+    panel.upload.change(on_upload, [panel.upload, panel.canvas, *common], [*outputs, input_tabs, panel.canvas], **events)
+    panel.dataset.change(on_dataset, [panel.canvas, panel.upload, panel.source, *common], [*outputs[1:], panel.canvas],
+                         **events)

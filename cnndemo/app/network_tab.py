@@ -64,6 +64,7 @@ class NetworkTab:
     inputs: list
     outputs: list
     handler: Any
+    canvas: Any = None  # the live canvas: the tab's own event also updates the answer shown on it
 
     @property
     def controls(self) -> list:
@@ -73,7 +74,8 @@ class NetworkTab:
     @property
     def event(self) -> dict:
         """Keyword arguments for ``.then(**event)`` / ``gr.on(..., **event)``."""
-        return {"fn": self.handler, "inputs": self.inputs, "outputs": self.outputs, "show_progress": "hidden",
+        outputs = [*self.outputs, self.canvas] if self.canvas is not None else self.outputs
+        return {"fn": self.handler, "inputs": self.inputs, "outputs": outputs, "show_progress": "hidden",
                 "api_visibility": "private", "trigger_mode": "always_last", "concurrency_id": f"tab-{self.tab.id}"}
 
 
@@ -101,6 +103,15 @@ def tab_values(zoo: ModelZoo, kind: str, value: Any, dataset: str, arch: str, la
     elif kind == "residual":
         out.update(res_img=view.residual_figure, res_table=view.residual_table)
     return out
+
+
+def answer_text(arch: str, top: dict[str, float] | None) -> str:
+    """The answer in a few words for the canvas's corner, e.g. ``"VGG-11: 7 · 98%"`` ("" without one): on a phone
+    the tab's prediction is a long scroll away from the canvas."""
+    if not top:
+        return ""
+    best = next(iter(top))
+    return f"{catalog.arch(arch).label}: {best} · {top[best]:.0%}"
 
 
 def refresh_values(zoo: ModelZoo, t: NetworkTab, value: Any, dataset: str, arch: str, layer: str | None,
@@ -182,7 +193,7 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
     outputs = [c for c in (label, note, fmap, caption, *branch_imgs, branch_table, res_img, res_table) if c is not None]
     t = NetworkTab(tab, arch, label, note, fmap, caption, layer, module, branch_imgs, branch_table, res_img, res_table,
                    [panel.canvas, panel.upload, panel.source, panel.dataset, arch, layer, module, panel.session,
-                    panel.active], outputs, None)
+                    panel.active], outputs, None, panel.canvas)
 
     def refresh(canvas, upload, source, dataset, arch_name, layer_name, module_name, session, active):
         if active != tab.id:
@@ -191,7 +202,9 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
             value = current_source(canvas, upload, source)
         except InputError:
             value = None  # a malformed payload: the canvas event has already said so
-        return refresh_values(zoo, t, value, dataset, arch_name, layer_name, module_name, session)
+        out = refresh_values(zoo, t, value, dataset, arch_name, layer_name, module_name, session)
+        drawing = not (source == "upload" and upload)
+        return {**out, panel.canvas: gr.update(answer=answer_text(arch_name, out[t.label]) if drawing else "")}
 
     t.handler = refresh
     gr.on([layer.change, module.change], **t.event)  # the dataset switch: cnndemo.app.input_panel
