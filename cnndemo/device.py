@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import threading
 from collections.abc import Iterator
 
 import torch
@@ -12,6 +13,7 @@ import torch
 # One 28 x 28 image at a time is latency-bound: its ops are too small to gain from intra-op threads, and on a
 # busy 2-core machine two OpenMP threads waiting on each other made a GoogLeNet pass 15x slower (BENCHMARKS.md).
 INFERENCE_THREADS = int(os.environ.get("CNNDEMO_INFERENCE_THREADS", "1"))
+_THREADS_LOCK = threading.Lock()
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -51,12 +53,17 @@ def inference_threads(device: torch.device, n: int | None = None) -> Iterator[No
     """Run a batch-1 forward pass on ``n`` CPU threads (default :data:`INFERENCE_THREADS`; 0 = leave as is), then
     restore the previous count (training keeps all its threads). Does nothing off the CPU."""
     n = INFERENCE_THREADS if n is None else n
-    before = torch.get_num_threads()
-    if device.type != "cpu" or n <= 0 or n == before:
+    if device.type != "cpu" or n <= 0:
         yield
         return
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    # One pass at a time changes the count: two interleaved set/restore pairs would leave the process on the wrong
+    # count, and torch's thread pools are not meant to be resized while another thread resizes them.
+    with _THREADS_LOCK:
+        before = torch.get_num_threads()
+        if n != before:
+            torch.set_num_threads(n)
+        try:
+            yield
+        finally:
+            if n != before:
+                torch.set_num_threads(before)
