@@ -11,9 +11,10 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from cnndemo.app import api, layout, network_tab, serving, views
+from cnndemo.app import api, input_panel, layout, network_tab, serving, views
 from cnndemo.app.zoo import MissingModel, ModelZoo
 from cnndemo.catalog import CLASSES, MEAN_STD
+from cnndemo.data.canvas import encode_canvas
 from cnndemo.data.decode import InputError
 from cnndemo.finetune.store import Outcome, SessionModels
 from cnndemo.models import build_model
@@ -80,7 +81,8 @@ def test_feature_view_every_layer(random_zoo):
         grid, caption, fm = views.feature_view(random_zoo, canvas(), "googlenet", "mnist", name)
         assert isinstance(grid, Image.Image) and grid.width > 100
         assert fm.layer.name == name and str(fm.maps.shape[0]) in caption
-        assert "x".join(map(str, fm.maps.shape)) in label
+        c, h, w = fm.maps.shape
+        assert label == fm.layer.label and f"{c} channels of {h}x{w}" in caption
 
 
 def test_feature_view_defaults_to_the_first_layer_and_rejects_unknown_ones(random_zoo):
@@ -135,14 +137,14 @@ def test_device_report(random_zoo):
 
 
 def test_show_input_handles_blank_and_bad_input(tmp_path):
-    img, note = layout.show_input(None, None, "canvas", "mnist")
-    assert img is None and note == layout.BLANK_HINT
-    img, note = layout.show_input(canvas(), None, "canvas", "mnist")
-    assert img.size == (224, 224) and "MNIST" in note
+    prepared, img, note = input_panel.show_input(None, "canvas", "mnist")
+    assert prepared is None and img is None and note == input_panel.BLANK_HINT
+    prepared, img, note = input_panel.show_input(canvas(), "canvas", "mnist")
+    assert img.size == (224, 224) and "MNIST" in note and prepared.tensor.shape == (1, 1, 28, 28)
     bad = tmp_path / "bad.png"
     bad.write_text("nope")
     with pytest.warns(UserWarning):  # gr.Warning outside a request is a python warning
-        img, note = layout.show_input(None, str(bad), "upload", "mnist")
+        prepared, img, note = input_panel.show_input(str(bad), "upload", "mnist")
     assert img is None and "not an image" in note
 
 
@@ -165,10 +167,12 @@ def test_hidden_tab_computes_nothing(random_zoo):
     demo = layout.build_demo(random_zoo)
     handlers = {fn.fn for fn in demo.fns.values() if getattr(fn.fn, "__name__", "") == "refresh"}
     assert len(handlers) == 3  # one per network tab (each wired to several events)
-    refresh = next(h for h in handlers if h(canvas(), None, "canvas", "mnist", "vgg11", None, None, None, "vgg"))
-    assert refresh(canvas(), None, "canvas", "mnist", "vgg11", None, None, None, "other-tab") == {}
+    refresh = next(h for h in handlers if h(canvas(), None, "canvas", "mnist", "vgg11", None, None, None, "vgg") != gr.skip())
+    assert refresh(canvas(), None, "canvas", "mnist", "vgg11", None, None, None, "other-tab") == gr.skip()
     out = refresh(canvas(), None, "canvas", "mnist", "vgg11", None, None, None, "vgg")
-    assert len(out) == 4 and any(isinstance(v, dict) and len(v) == 5 for v in out.values())
+    assert len(out) == 5 and any(isinstance(v, dict) and len(v) == 5 for v in out.values())
+    answers = [v["answer"] for v in out.values() if isinstance(v, dict) and "answer" in v]
+    assert len(answers) == 1 and answers[0].startswith("VGG-11: ")  # the answer on the canvas follows the tab
 
 
 def test_api_handlers(random_zoo, tmp_path):
@@ -207,3 +211,42 @@ def test_build_demo_contract(random_zoo, monkeypatch):
     monkeypatch.delenv("GRADIO_SERVER_PORT", raising=False)
     kwargs = layout.launch_kwargs()
     assert kwargs["server_name"] == "127.0.0.1" and kwargs["server_port"] == 7860 and kwargs["max_file_size"]
+
+
+def _ink(side: int = 112) -> np.ndarray:
+    """The drawing's alpha at the live canvas's bitmap size."""
+    return np.asarray(Image.fromarray(drawing()[..., 3]).resize((side, side), Image.Resampling.BOX))
+
+
+def _canvas_event(demo: gr.Blocks):
+    """The one event bound to the live canvas (elem_id "canvas")."""
+    canvas = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "canvas")
+    events = [fn for fn in demo.fns.values() if any(t[0] == canvas._id for t in fn.targets)]
+    assert len(events) == 1, "one event per canvas update"
+    return canvas, events[0]
+
+
+@pytest.mark.parametrize("active", ["vgg", "googlenet", "resnet"])
+def test_one_canvas_event_renders_the_visible_tab_only(random_zoo, active):
+    """A canvas payload -> one handler: what the network sees, the note, and the visible tab's views, nothing else."""
+    demo = layout.build_demo(random_zoo)
+    canvas, event = _canvas_event(demo)
+    payload = encode_canvas(_ink(), seq=5)
+    controls = {"vgg": ("vgg11", views.default_layer(random_zoo, "vgg11"), None),
+                "googlenet": ("googlenet", views.default_layer(random_zoo, "googlenet"), None),
+                "resnet": ("resnet18", views.default_layer(random_zoo, "resnet18"), None)}
+    out = event.fn(payload, 0, "mnist", active, None, *[c for tab in ("vgg", "googlenet", "resnet") for c in controls[tab]])
+    by_id = {getattr(k, "elem_id", None): v for k, v in out.items()}
+    assert out[canvas]["ack"] == 5 and 5 in out.values()  # the seq is echoed and remembered
+    assert "canvas" in out.values()  # the drawing is now the current input
+    assert by_id["sees"].size == (224, 224) and "MNIST" in by_id["input-note"]
+    assert len(by_id[f"label-{active}"]) == 5 and isinstance(by_id[f"fmap-{active}"], Image.Image)
+    assert not {f"label-{t}" for t in controls if t != active} & set(by_id), "hidden tabs compute nothing"
+    images = [v for v in out.values() if isinstance(v, Image.Image)]
+    updates = [v for v in out.values() if isinstance(v, dict) and isinstance(v.get("value"), Image.Image)]
+    assert len(images) + len(updates) == 2 + {"vgg": 0, "googlenet": 4, "resnet": 1}[active]
+    # An older payload than the one answered is skipped; a blank canvas clears the views.
+    stale = event.fn(encode_canvas(_ink(), seq=4), 5, "mnist", active, None, *[None] * 9)
+    assert stale == {canvas: {"__type__": "update", "ack": 5}}
+    blank = event.fn(encode_canvas(None, seq=6), 5, "mnist", active, None, *controls[active] * 3)
+    assert {k.elem_id: v for k, v in blank.items() if getattr(k, "elem_id", None)}["sees"] is None

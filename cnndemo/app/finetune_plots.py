@@ -1,7 +1,8 @@
 """Pictures for the fine-tune tab: learning curves, confusion matrices, feature-map grids, a progress bar.
 
 Matplotlib's object API only (``matplotlib.figure.Figure``, no pyplot state), so it is safe in
-server threads and sets no global backend. The feature grids are plain NumPy (no figure).
+server threads and sets no global backend. The feature grids are plain NumPy (no figure). Matplotlib is
+imported on the first figure, not at start-up (it costs about a second of ``python app.py``'s start).
 """
 
 from __future__ import annotations
@@ -9,9 +10,12 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from matplotlib import colormaps
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 @dataclass
@@ -50,6 +54,8 @@ class Curves:
 
 def curves_figure(c: Curves) -> Figure:
     """Two panels: training loss, and training / held-out accuracy, against epochs."""
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(8.0, 3.0), dpi=90, layout="constrained")
     ax_loss, ax_acc = fig.subplots(1, 2)
     xmax = max(c.epochs, 1)
@@ -74,6 +80,8 @@ def curves_figure(c: Curves) -> Figure:
 def confusion_figure(before: np.ndarray, after: np.ndarray, classes: list[str],
                      acc_before: float, acc_after: float) -> Figure:
     """Before / after confusion matrices (rows: true class, columns: predicted), counts in the cells."""
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(9.0, 4.4), dpi=90, layout="constrained")
     short = [name[:7] for name in classes]
     for ax, m, title in zip(fig.subplots(1, 2), (before, after),

@@ -80,10 +80,12 @@ def filters_image(zoo: ModelZoo, arch: str, dataset: str, session: SessionModels
         return None
 
 
-def build_filters_panel(zoo: ModelZoo, tab: catalog.Tab, first: str, dataset: str) -> Any:
-    """The "Filters that learn" accordion; returns its image (the caller wires it to the tab's events)."""
-    with gr.Accordion("Filters that learn: the first convolution's kernels", open=False, elem_id=f"filters-{tab.id}"):
+def build_filters_panel(tab: catalog.Tab) -> tuple[Any, Any]:
+    """The "Filters that learn" accordion and its image, filled when opened (the caller wires both to the tab's
+    events; nothing is drawn while the page loads)."""
+    with gr.Accordion("Filters that learn: the first convolution's kernels", open=False,
+                      elem_id=f"filters-{tab.id}") as accordion:
         gr.Markdown(FILTERS_INTRO)
-        return gr.Image(functools.partial(filters_image, zoo, first, dataset), format="png", type="pil",
-                        interactive=False, show_label=False, elem_classes="pixelated",
-                        elem_id=f"filters-img-{tab.id}", buttons=["download", "fullscreen"])
+        image = gr.Image(format="png", type="pil", interactive=False, show_label=False, elem_classes="pixelated",
+                         elem_id=f"filters-img-{tab.id}", buttons=["download", "fullscreen"])
+    return accordion, image

@@ -3,7 +3,8 @@ and the hidden API endpoints; plus ``launch_kwargs`` for ``demo.launch()``.
 
 A thin layer: the network tabs are :mod:`cnndemo.app.network_tab`, the endpoints :mod:`cnndemo.app.api`,
 the fine-tune tab :mod:`cnndemo.app.finetune_tab`; every handler is a plain function over
-:mod:`cnndemo.app.views`. Input problems become a warning toast and a note in the input panel.
+:mod:`cnndemo.app.views`; the input events (one per canvas update, upload or dataset switch) are
+:mod:`cnndemo.app.input_panel`. Input problems become a warning toast and a note in the input panel.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import functools
 import os
 import threading
 from pathlib import Path
-from typing import Any
 
 import gradio as gr
 import torch
@@ -21,35 +21,21 @@ import torch
 from cnndemo import catalog
 from cnndemo.app import views
 from cnndemo.app.api import ImageFile, build_api
+from cnndemo.app.canvas import DrawingCanvas
 from cnndemo.app.finetune_tab import build_finetune_tab
-from cnndemo.app.inputs import BoundedSketchpad
+from cnndemo.app.input_panel import BLANK_HINT, InputViews, wire_inputs
 from cnndemo.app.labs_tab import build_labs_tab
-from cnndemo.app.network_tab import InputPanel, build_network_tab, current_source
+from cnndemo.app.network_tab import InputPanel, build_network_tab
 from cnndemo.app.serving import DELETE_CACHE, STATE_SESSION_CAPACITY, app_kwargs, configure_queue
 from cnndemo.app.zoo import ModelZoo
-from cnndemo.data.decode import MAX_UPLOAD_BYTES, BlankInput, InputError
-from cnndemo.data.framing import prepare
+from cnndemo.data.decode import MAX_UPLOAD_BYTES
 from cnndemo.finetune.store import IDLE_TTL_S, SessionModels
 from cnndemo.inspection import render
 from cnndemo.inspection.analysis import analyse
-from cnndemo.inspection.render import input_image
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 EXAMPLES = ROOT / "examples"
 SESSION_TTL_S = IDLE_TTL_S  # a session's fine-tuned models are freed an hour after they were last used
-BLANK_HINT = "Draw a digit on the canvas, upload a picture, or click an example below."
-# Page-load script: make the brush the active canvas tool, so drawing works at once.
-SELECT_BRUSH_JS = """
-() => {
-  let tries = 0;
-  const timer = setInterval(() => {
-    const brush = document.querySelector('#canvas button[aria-label="Brush"]');
-    if (brush) { brush.click(); }
-    if (brush || ++tries > 100) clearInterval(timer);
-  }, 100);
-}
-"""
-
 CSS = """
 #hero {background: linear-gradient(120deg, #312e81 0%, #4f46e5 55%, #0ea5e9 100%); color: white;
        border-radius: 16px; padding: 18px 24px; margin-bottom: 6px;}
@@ -64,6 +50,12 @@ CSS = """
 .explain {background: #f8fafc; border-left: 4px solid #6366f1; border-radius: 8px; padding: 4px 14px;}
 .explain h3 {margin-top: 6px;}
 footer {display: none !important;}
+@media (max-width: 640px) {  /* phones: a compact header, so the whole canvas is on the first screen */
+  #hero {padding: 10px 14px; border-radius: 12px;}
+  #hero h1 {font-size: 1.3em;}
+  #hero p {font-size: .85em; line-height: 1.35;}
+  #hero .badge {margin-top: 6px; font-size: .8em;}
+}
 """
 
 _ZOO: ModelZoo | None = None
@@ -123,36 +115,6 @@ def example_files(dataset: str, per_class: int = 3) -> list[str]:
     return [by_class[c][k] for k in range(per_class) for c in classes if k < len(by_class[c])]
 
 
-# --------------------------------------------------------------------------- the input panel
-
-
-def _is_blank_canvas(value: Any) -> bool:
-    """True when the canvas value holds no drawing at all."""
-    if value is None:
-        return True
-    if isinstance(value, dict):
-        return value.get("composite") is None and not value.get("layers") and value.get("background") is None
-    return False
-
-
-def show_input(canvas: Any, upload: Any, source: str, dataset: str) -> tuple[Any, str]:
-    """(what the network sees, a note) for the shared input panel; input problems become a toast + note."""
-    value = current_source(canvas, upload, source)
-    if source != "upload" and _is_blank_canvas(value):
-        return None, BLANK_HINT
-    try:
-        prepared = prepare(value, dataset)
-    except BlankInput as exc:
-        return None, f"⚠️ {exc}" if source == "upload" else BLANK_HINT
-    except InputError as exc:
-        if source == "upload":
-            gr.Warning(str(exc))
-        return None, f"⚠️ {exc}"
-    notes = "; ".join(n for n in prepared.notes if source == "upload" or "background" not in n)
-    text = f"28 x 28, framed the {catalog.dataset(dataset).short} way"
-    return input_image(prepared.tensor), text + (f" ({notes})" if notes else "") + "."
-
-
 # --------------------------------------------------------------------------- layout
 
 
@@ -182,12 +144,8 @@ def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
                 dataset = gr.Radio([(d.title, d.name) for d in catalog.DATASETS.values()], value=views.DEFAULT_DATASET,
                                    label="Dataset", elem_id="dataset")
                 with gr.Tabs(selected="draw") as input_tabs:
-                    with gr.Tab("Draw", id="draw") as draw_tab:
-                        canvas = BoundedSketchpad(
-                            type="numpy", image_mode="RGBA", format="png", canvas_size=(336, 336),
-                            brush=gr.Brush(default_size=14, colors=["#000000"], color_mode="fixed"),
-                            layers=False, transforms=(), label="Draw here (black ink)", elem_id="canvas",
-                        )
+                    with gr.Tab("Draw", id="draw"):
+                        canvas = DrawingCanvas(elem_id="canvas", hint="Draw a digit here")
                     with gr.Tab("Upload", id="upload"):
                         upload = ImageFile(type="filepath", sources=["upload", "clipboard", "webcam"],
                                           label=f"Any photo or image file (up to {MAX_UPLOAD_BYTES // 2**20} MB)",
@@ -214,18 +172,8 @@ def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
                     build_finetune_tab(session, MODELS)
                     build_labs_tab(MODELS, session)
 
-        # Input events: remember which input is current, refresh the input panel and the visible tab.
-        show = {"fn": show_input, "inputs": [canvas, upload, source, dataset], "outputs": [sees, input_note],
-                "show_progress": "hidden", "api_visibility": "private", "trigger_mode": "always_last"}
-        canvas_ev = canvas.change(lambda: "canvas", None, source, queue=False, api_visibility="private")
-        upload_ev = upload.change(lambda u: ("upload" if u else "canvas", gr.Tabs(selected="upload") if u else gr.skip()),
-                                  upload, [source, input_tabs], queue=False, api_visibility="private")
-        for ev in (canvas_ev, upload_ev):
-            ev.then(**show)
-            for tab in tabs:
-                ev.then(**tab.event)
-        dataset.change(**show)
-        draw_tab.select(None, None, None, js=SELECT_BRUSH_JS, api_visibility="private")
+        # One event per input update (canvas payload, upload, dataset): frame once, render the visible tab.
+        wire_inputs(MODELS, panel, tabs, InputViews(sees, input_note), input_tabs)
         build_api(MODELS)
     warm_up(MODELS)
     return configure_queue(demo)
@@ -241,7 +189,6 @@ def launch_kwargs() -> dict:
                                 font=["ui-sans-serif", "system-ui", "sans-serif"],
                                 font_mono=["ui-monospace", "DejaVu Sans Mono", "monospace"]),
         "css": CSS,
-        "js": SELECT_BRUSH_JS,
         "show_error": True,  # handlers raise gr.Error with one line; Gradio's own input errors reach clients too
         "state_session_capacity": STATE_SESSION_CAPACITY,
         "app_kwargs": app_kwargs(),

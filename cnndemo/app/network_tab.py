@@ -18,7 +18,9 @@ import gradio as gr
 from cnndemo import catalog
 from cnndemo.app import lab_panels, views
 from cnndemo.app.zoo import ModelZoo
+from cnndemo.data.canvas import canvas_ink
 from cnndemo.data.decode import InputError
+from cnndemo.data.framing import Prepared
 
 BRANCH_SLOTS = 4  # an Inception module has four branches
 
@@ -27,7 +29,7 @@ BRANCH_SLOTS = 4  # an Inception module has four branches
 class InputPanel:
     """The shared input components every tab reads."""
 
-    canvas: Any
+    canvas: Any  # the live canvas (gr.HTML): its value is the latest payload, a JSON string
     upload: Any
     source: Any  # gr.State: "canvas" or "upload"
     dataset: Any
@@ -36,8 +38,12 @@ class InputPanel:
 
 
 def current_source(canvas: Any, upload: Any, source: str) -> Any:
-    """The input the user means: the upload when ``source == "upload"``, else the canvas."""
-    return upload if source == "upload" and upload else canvas
+    """The input the user means: the upload when ``source == "upload"``, else the drawing (the canvas payload
+    decoded to black ink on transparent RGBA, None when blank; other canvas values pass through).
+    A malformed payload raises :class:`InputError`."""
+    if source == "upload" and upload:
+        return upload
+    return canvas_ink(canvas) if isinstance(canvas, str) else canvas
 
 
 @dataclass
@@ -59,19 +65,27 @@ class NetworkTab:
     inputs: list
     outputs: list
     handler: Any
+    canvas: Any = None  # the live canvas: the tab's own event also updates the answer shown on it
+
+    @property
+    def controls(self) -> list:
+        """The tab's own inputs, in :func:`refresh_values` order: model, layer, module."""
+        return [self.arch, self.layer, self.module]
 
     @property
     def event(self) -> dict:
         """Keyword arguments for ``.then(**event)`` / ``gr.on(..., **event)``."""
-        return {"fn": self.handler, "inputs": self.inputs, "outputs": self.outputs, "show_progress": "hidden",
+        outputs = [*self.outputs, self.canvas] if self.canvas is not None else self.outputs
+        return {"fn": self.handler, "inputs": self.inputs, "outputs": outputs, "show_progress": "hidden",
                 "api_visibility": "private", "trigger_mode": "always_last", "concurrency_id": f"tab-{self.tab.id}"}
 
 
 def tab_values(zoo: ModelZoo, kind: str, value: Any, dataset: str, arch: str, layer: str | None,
-               module: str | None, session) -> dict[str, Any]:
+               module: str | None, session, prepared: Prepared | None = None) -> dict[str, Any]:
     """What a tab of ``kind`` shows for the current input, by name (one analysis): ``label``, ``note``, ``fmap``,
     ``caption``, then ``branches`` (4 x (image, label)) + ``branch_table``, or ``res_img`` + ``res_table``.
-    Input and model problems leave the views empty (the input panel and the note say why)."""
+    ``prepared``: the input already framed (then ``value`` is not read). Input and model problems leave the
+    views empty (the input panel and the note say why)."""
     out: dict[str, Any] = {"note": views.model_note(zoo, arch, dataset, session), "label": None, "fmap": None,
                            "caption": ""}
     if kind == "inception":
@@ -79,7 +93,7 @@ def tab_values(zoo: ModelZoo, kind: str, value: Any, dataset: str, arch: str, la
     elif kind == "residual":
         out.update(res_img=None, res_table="")
     try:
-        view = views.network_view(zoo, value, arch, dataset, layer, module, kind, session)
+        view = views.network_view(zoo, value, arch, dataset, layer, module, kind, session, prepared=prepared)
     except (InputError, LookupError):
         return out
     out.update(label=view.top, fmap=view.grid, caption=view.caption)
@@ -92,10 +106,19 @@ def tab_values(zoo: ModelZoo, kind: str, value: Any, dataset: str, arch: str, la
     return out
 
 
+def answer_text(arch: str, top: dict[str, float] | None) -> str:
+    """The answer in a few words for the canvas's corner, e.g. ``"VGG-11: 7 · 98%"`` ("" without one): on a phone
+    the tab's prediction is a long scroll away from the canvas."""
+    if not top:
+        return ""
+    best = next(iter(top))
+    return f"{catalog.arch(arch).label}: {best} · {top[best]:.0%}"
+
+
 def refresh_values(zoo: ModelZoo, t: NetworkTab, value: Any, dataset: str, arch: str, layer: str | None,
-                   module: str | None, session) -> dict:
+                   module: str | None, session, prepared: Prepared | None = None) -> dict:
     """``{component: value}`` for tab ``t`` from :func:`tab_values`."""
-    named = tab_values(zoo, t.tab.kind, value, dataset, arch, layer, module, session)
+    named = tab_values(zoo, t.tab.kind, value, dataset, arch, layer, module, session, prepared)
     out = {t.label: named["label"], t.note: named["note"], t.fmap: named["fmap"], t.caption: named["caption"]}
     if t.tab.kind == "inception":
         out.update({img: gr.update(value=v, label=lab) for img, (v, lab) in zip(t.branch_imgs, named["branches"])})
@@ -127,8 +150,11 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
                         info="The course model is the small network of seed 002 (Liu Er's PyTorch course).")
         note = gr.Markdown(views.model_note(zoo, first, views.DEFAULT_DATASET), elem_classes="model-note")
         with gr.Row(equal_height=False):
-            label = gr.Label(num_top_classes=5, label="Prediction (top 5)", scale=1, elem_id=f"label-{tab.id}")
-            explain_md = gr.Markdown(views.explanation(zoo, first), elem_classes="explain", container=True, scale=1)
+            # min_width: on a phone the explanation wraps below the prediction instead of squeezing beside it
+            label = gr.Label(num_top_classes=5, label="Prediction (top 5)", scale=1, min_width=300,
+                             elem_id=f"label-{tab.id}")
+            explain_md = gr.Markdown(views.explanation(zoo, first), elem_classes="explain", container=True, scale=1,
+                                     min_width=300)
         layers = views.layer_choices(zoo, first)
         modules = views.module_choices(zoo, first)
         with gr.Accordion("Feature maps", open=True):
@@ -162,31 +188,38 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
                     res_img = gr.Image(format="png", type="pil", interactive=False, show_label=False, scale=3,
                                        elem_classes="pixelated", buttons=["download", "fullscreen"])
                     res_table = gr.Markdown()
-        filters = lab_panels.build_filters_panel(zoo, tab, first, views.DEFAULT_DATASET)
-        with gr.Accordion("Architecture (torchinfo, 1 x 1 x 28 x 28 input)", open=False):
-            # A callable value runs on page load (not at start-up); the summary is cached after the first time.
-            arch_code = gr.Code(functools.partial(views.architecture, zoo, first), language=None,
-                                show_label=False, lines=12, max_lines=40)
+        filters_acc, filters = lab_panels.build_filters_panel(tab)
+        with gr.Accordion("Architecture (torchinfo, 1 x 1 x 28 x 28 input)", open=False) as arch_acc:
+            # Filled when opened (a callable value would run torchinfo while the app starts); cached per model.
+            arch_code = gr.Code("", language=None, show_label=False, lines=12, max_lines=40)
 
     outputs = [c for c in (label, note, fmap, caption, *branch_imgs, branch_table, res_img, res_table) if c is not None]
     t = NetworkTab(tab, arch, label, note, fmap, caption, layer, module, branch_imgs, branch_table, res_img, res_table,
                    [panel.canvas, panel.upload, panel.source, panel.dataset, arch, layer, module, panel.session,
-                    panel.active], outputs, None)
+                    panel.active], outputs, None, panel.canvas)
 
     def refresh(canvas, upload, source, dataset, arch_name, layer_name, module_name, session, active):
         if active != tab.id:
-            return {}  # hidden tabs compute nothing
-        value = current_source(canvas, upload, source)
-        return refresh_values(zoo, t, value, dataset, arch_name, layer_name, module_name, session)
+            return gr.skip()  # hidden tabs compute nothing (an empty dict would fail Gradio's output count check)
+        try:
+            value = current_source(canvas, upload, source)
+        except InputError:
+            value = None  # a malformed payload: the canvas event has already said so
+        out = refresh_values(zoo, t, value, dataset, arch_name, layer_name, module_name, session)
+        drawing = not (source == "upload" and upload)
+        return {**out, panel.canvas: gr.update(answer=answer_text(arch_name, out[t.label]) if drawing else "")}
 
     t.handler = refresh
     show_filters = {"fn": functools.partial(lab_panels.filters_image, zoo), "inputs": [arch, panel.dataset, panel.session],
                     "outputs": filters, "api_visibility": "private", "show_progress": "hidden"}
-    panel.dataset.change(**show_filters)
-    gr.on([panel.dataset.change, layer.change, module.change], **t.event)
+    gr.on([layer.change, module.change], **t.event)  # the dataset switch: cnndemo.app.input_panel
     tab_block.select(lambda: tab.id, None, panel.active, queue=False, api_visibility="private").then(**t.event).then(
         functools.partial(views.architecture, zoo), [arch, panel.dataset, panel.session], arch_code,
-        api_visibility="private", show_progress="hidden").then(**show_filters)
+        api_visibility="private", show_progress="hidden")
+    arch_acc.expand(functools.partial(views.architecture, zoo), [arch, panel.dataset, panel.session], arch_code,
+                    api_visibility="private", show_progress="hidden")
+    filters_acc.expand(**show_filters)
+    panel.dataset.change(**show_filters)
     arch.change(functools.partial(arch_panels, zoo), [arch, panel.dataset, panel.session],
                 [layer, module, explain_md, arch_code], api_visibility="private", show_progress="hidden").then(**t.event)
     arch.change(**show_filters)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from cnndemo.device import inference_threads
 from cnndemo.inspection.hooks import capture
 from cnndemo.models import VisualLayer, short_name, visual_layers
 from cnndemo.train.evaluation import model_device
@@ -145,8 +146,9 @@ def analyse(model: nn.Module, x: torch.Tensor, layers: list[str] = (), module: s
         if mod.shortcut_branch:
             outputs.append(f"{b.name}.{mod.shortcut_branch}")
         block_in.append(b.name)
-    with capture(model, outputs, inputs=block_in) as seen:
-        logits = model(x.to(model_device(model)))
+    device = model_device(model)
+    with capture(model, outputs, inputs=block_in) as seen, inference_threads(device):
+        logits = model(x.to(device))
     result = Analysis(torch.softmax(logits.float(), 1)[0].cpu())
     result.features = {l.name: FeatureMaps(l, seen[l.name][0]) for l in chosen}
     if incep is not None:
