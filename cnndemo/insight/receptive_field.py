@@ -255,3 +255,10 @@ def receptive_field(model: nn.Module, x: torch.Tensor, layer: str | None, row: i
     eff = grad[0, 0].abs().cpu()
     eff = eff / eff.max() if eff.max() > 0 else eff
     return UnitField(name, row, col, rf[0].size, unit_box(rf, row, col), eff, (int(h), int(w)))
+
+
+def unit_at(model: nn.Module, layer: str | None, y: int, x: int, map_size: tuple[int, int]) -> tuple[int, int]:
+    """The unit (row, col) of ``layer`` whose receptive field is centred nearest to input pixel (y, x)."""
+    _name, (rows, cols) = layer_field(model, layer)
+    pick = lambda v, s, n: max(0, min(n - 1, round((v - (s.lo + s.hi) / 2) / s.jump)))  # noqa: E731
+    return pick(y, rows, map_size[0]), pick(x, cols, map_size[1])
