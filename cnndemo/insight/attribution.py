@@ -4,7 +4,7 @@ Each method explains one class score (the predicted class, or one the caller pic
 preprocessed input (1 x 1 x 28 x 28 floats in [0, 1]) and returns a 28 x 28 map in the coordinates
 of that input, "what the network sees". Plain torch + captum: no gradio, no matplotlib.
 
-* ``gradcam``: ``LayerGradCam`` on a layer (default: the last one whose map is still at least 4 x 4),
+* ``gradcam``: ``LayerGradCam`` on a layer (default: the last one whose map is still at least 7 x 7),
   ReLU'd, upsampled with ``LayerAttribution.interpolate`` to the model's padded input and cropped
   back to 28 x 28 (VGG pads 28 -> 32 inside the model).
 * ``integrated_gradients``: ``IntegratedGradients`` from a black image (the datasets' background).
@@ -29,7 +29,7 @@ METHODS = ("gradcam", "integrated_gradients", "occlusion")
 METHOD_TITLES = {"gradcam": "Grad-CAM", "integrated_gradients": "Integrated gradients", "occlusion": "Occlusion"}
 IG_STEPS = 24  # integrated-gradients steps (one batch)
 OCCLUSION_WINDOW, OCCLUSION_STRIDE = 4, 2
-GRADCAM_MIN_SIDE = 4
+GRADCAM_MIN_SIDE = 7  # finer maps localise better on 28 x 28 inputs
 _HOOKS = threading.Lock()  # Grad-CAM hooks a layer of a shared model: one at a time
 _SHAPES: "weakref.WeakKeyDictionary[nn.Module, dict[str, tuple[int, ...]]]" = weakref.WeakKeyDictionary()
 
@@ -66,7 +66,7 @@ def layer_shapes(model: nn.Module) -> dict[str, tuple[int, ...]]:
 
 
 def default_gradcam_layer(model: nn.Module) -> str:
-    """The last visual layer (not a single Inception branch) whose map is at least 4 x 4."""
+    """The last visual layer (not a single Inception branch) whose map is at least 7 x 7."""
     shapes = layer_shapes(model)
     candidates = [vl.name for vl in visual_layers(model)
                   if vl.kind != "branch" and min(shapes[vl.name][-2:]) >= GRADCAM_MIN_SIDE]
