@@ -43,7 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="mnist")
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     zoo = ModelZoo.load()
     image = str(sorted((ROOT / "examples" / args.dataset).glob("*.png"))[0])
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {device_name(zoo.device)}; "
