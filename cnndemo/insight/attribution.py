@@ -8,7 +8,7 @@ of that input, "what the network sees". Plain torch + captum: no gradio, no matp
   ReLU'd, upsampled with ``LayerAttribution.interpolate`` to the model's padded input and cropped
   back to 28 x 28 (VGG pads 28 -> 32 inside the model).
 * ``integrated_gradients``: ``IntegratedGradients`` from a black image (the datasets' background).
-* ``occlusion``: ``Occlusion`` with a 4 x 4 black patch slid 2 pixels at a time.
+* ``occlusion``: ``Occlusion`` with a 4 x 4 black patch slid 3 pixels at a time (81 patches, one batch).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from cnndemo.models import visual_layers
 METHODS = ("gradcam", "integrated_gradients", "occlusion")
 METHOD_TITLES = {"gradcam": "Grad-CAM", "integrated_gradients": "Integrated gradients", "occlusion": "Occlusion"}
 IG_STEPS = 24  # integrated-gradients steps (one batch)
-OCCLUSION_WINDOW, OCCLUSION_STRIDE = 4, 2
+OCCLUSION_WINDOW, OCCLUSION_STRIDE = 4, 3  # 9 x 9 = 81 patches that tile 28 x 28 exactly
 GRADCAM_MIN_SIDE = 7  # finer maps localise better on 28 x 28 inputs
 _HOOKS = threading.Lock()  # Grad-CAM hooks a layer of a shared model: one at a time
 _SHAPES: "weakref.WeakKeyDictionary[nn.Module, dict[str, tuple[int, ...]]]" = weakref.WeakKeyDictionary()
