@@ -1,0 +1,76 @@
+"""Speed of the "Why?" tab's four views, per network, at default settings (CPU unless CNNDEMO_DEVICE).
+
+    python benchmarks/bench_insight.py [--dataset mnist] [--rounds 7]
+
+Prints, per architecture, the median wall time (ms) of: compare (all networks of the dataset, warm:
+torchinfo figures cached), saliency with each method, the receptive field of a middle unit of the
+default layer, and one page of test-set mistakes. Each view runs once to warm up first. The input is a
+real test image from examples/ (so the dataset is not needed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from cnndemo.device import device_name  # noqa: E402
+from cnndemo.insight import service  # noqa: E402
+from cnndemo.insight.attribution import METHODS, layer_shapes  # noqa: E402
+from cnndemo.insight.receptive_field import resolve_layer  # noqa: E402
+from cnndemo.models import ARCHS  # noqa: E402
+from cnndemo.registry import ModelZoo  # noqa: E402
+
+
+def median_ms(fn, rounds: int) -> float:
+    fn()  # warm-up (caches, first-call allocations)
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="mnist")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    zoo = ModelZoo.load()
+    image = str(sorted((ROOT / "examples" / args.dataset).glob("*.png"))[0])
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {device_name(zoo.device)}; "
+          f"dataset {args.dataset}; median of {args.rounds} rounds, ms")
+    t0 = time.perf_counter()
+    service.compare_view(zoo, image, args.dataset)
+    print(f"compare, first call (torchinfo for every model): {(time.perf_counter() - t0) * 1e3:.0f} ms")
+    compare = median_ms(lambda: service.compare_view(zoo, image, args.dataset), args.rounds)
+    header = ["arch", "compare(all)", *METHODS, "receptive_field", "misclassified"]
+    print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
+    for arch in ARCHS:
+        if not zoo.has(arch, args.dataset):
+            continue
+        model, _ = zoo.get(arch, args.dataset)
+        row = [arch, f"{compare:.1f}"]
+        for method in METHODS:
+            row.append(f"{median_ms(lambda: service.saliency_view(zoo, image, arch, args.dataset, method), args.rounds):.1f}")
+        layer = resolve_layer(model, None)
+        h, w = layer_shapes(model)[layer][-2:]
+        row.append(f"{median_ms(lambda: service.receptive_field_view(zoo, image, arch, args.dataset, layer, h // 2, w // 2), args.rounds):.1f}")
+        row.append(f"{median_ms(lambda: service.misclassified_view(arch, args.dataset, 1), args.rounds):.1f}")
+        print("| " + " | ".join(row) + " |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

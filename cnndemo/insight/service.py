@@ -1,0 +1,140 @@
+"""The four "Why?" views as plain functions of the model zoo and an image file (no gradio here).
+
+Each returns ``(picture(s), json_dict)`` and is what the HTTP endpoints and the tab call:
+:func:`compare_view`, :func:`saliency_view`, :func:`receptive_field_view`, :func:`misclassified_view`.
+Bad input raises ValueError / LookupError with a sentence for the user (the tab turns it into gr.Error).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from PIL import Image
+from torch import nn
+
+from cnndemo.checkpoints import DATASET_NAMES
+from cnndemo.insight import render
+from cnndemo.insight.attribution import METHODS, attribute
+from cnndemo.insight.compare import compare_json, compare_models
+from cnndemo.insight.mistakes import PAGE_SIZE, load_mistakes
+from cnndemo.insight.receptive_field import receptive_field, rf_table, theoretical_fields
+from cnndemo.models import ARCHS
+from cnndemo.preprocess import prepare
+from cnndemo.registry import ModelZoo
+
+
+def check_names(arch: str | None, dataset: str) -> None:
+    """ValueError for an unknown architecture or dataset."""
+    if dataset not in DATASET_NAMES:
+        raise ValueError(f"Unknown dataset {dataset!r}; choose one of {', '.join(DATASET_NAMES)}.")
+    if arch is not None and arch not in ARCHS:
+        raise ValueError(f"Unknown network {arch!r}; choose one of {', '.join(ARCHS)}.")
+
+
+def classes_of(meta: dict, dataset: str) -> list[str]:
+    """The class names of a checkpoint (its metadata, else ``cnndemo.data.CLASSES``)."""
+    if meta.get("classes"):
+        return list(meta["classes"])
+    from cnndemo.data import CLASSES  # late: pulls in torchvision
+
+    return CLASSES[dataset]
+
+
+def _input(image: Any, dataset: str) -> torch.Tensor:
+    if image is None or image == "":
+        raise ValueError("No image: draw something, upload a picture or pick an example first.")
+    return prepare(image, dataset).tensor
+
+
+def compare_view(zoo: ModelZoo, image: Any, dataset: str, archs: list[str] | None = None) -> tuple[torch.Tensor, dict]:
+    """Every loaded network of ``dataset`` on the image: (28 x 28 input, compare JSON)."""
+    check_names(None, dataset)
+    x = _input(image, dataset)
+    models: dict[str, nn.Module] = {}
+    meta: dict = {}
+    for arch in archs or list(ARCHS):
+        if zoo.has(arch, dataset):
+            models[arch], meta = zoo.get(arch, dataset)
+    results = compare_models(models, x, classes_of(meta, dataset))
+    return x[0, 0], compare_json(results)
+
+
+def saliency_view(zoo: ModelZoo, image: Any, arch: str, dataset: str, method: str, target: Any = None,
+                  layer: str | None = None) -> tuple[Image.Image, dict]:
+    """(overlay, JSON) explaining ``arch``'s score for ``target`` (default: its prediction) with ``method``."""
+    check_names(arch, dataset)
+    if method not in METHODS:
+        raise ValueError(f"Unknown method {method!r}; choose one of {', '.join(METHODS)}.")
+    model, meta = zoo.get(arch, dataset)
+    x = _input(image, dataset)
+    classes = classes_of(meta, dataset)
+    a = attribute(model, x, method, classes, target, layer or None)
+    info = {"method": method, "target": a.target, "target_label": a.target_label, "predicted": a.predicted,
+            "predicted_label": classes[a.predicted], "target_probability": round(float(a.probs[a.target]), 6),
+            "layer": a.layer, "attribution": _grid(a.attribution), "input": _grid(a.input)}
+    return render.overlay(a.input, a.attribution, signed=method != "gradcam"), info
+
+
+def _int(value: Any, what: str) -> int:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a whole number, not {value!r}.") from None
+    if f != int(f):
+        raise ValueError(f"{what} must be a whole number, not {value!r}.")
+    return int(f)
+
+
+def receptive_field_view(zoo: ModelZoo, image: Any, arch: str, dataset: str, layer: str | None, row: Any,
+                         col: Any) -> tuple[Image.Image, dict]:
+    """(overlay, JSON) of unit (row, col) of ``layer``: theoretical box and effective receptive field."""
+    check_names(arch, dataset)
+    model, _meta = zoo.get(arch, dataset)
+    x = _input(image, dataset)
+    u = receptive_field(model, x, layer or None, _int(row, "row"), _int(col, "col"))
+    rows = theoretical_fields(model)[u.layer][0]
+    info = {"layer": u.layer.removeprefix("net."), "rf_size": u.rf_size, "box": list(u.box),
+            "stride": rows.jump, "map_size": list(u.map_size), "row": u.row, "col": u.col,
+            "effective": _grid(u.effective),
+            "table": [{"layer": n.removeprefix("net."), "rf_size": s, "stride": j} for n, s, j in rf_table(model)]}
+    return render.receptive_field_image(x[0, 0], u.effective, u.box), info
+
+
+def stacked_3x3(n: int = 3) -> list[int]:
+    """Receptive-field side after each of ``n`` stacked 3x3 convs (seed 000: 3, 5, 7, ...)."""
+    stack = nn.Sequential(*[nn.Conv2d(1, 1, 3, padding=1) for _ in range(n)])
+    fields = theoretical_fields(stack)
+    return [fields[str(i)][0].size for i in range(n)]
+
+
+def misclassified_view(arch: str, dataset: str, page: Any = 1, classes: list[str] | None = None) -> tuple[list, dict]:
+    """(gallery items ``[(PIL image, caption), ...]``, JSON) of one page of ``arch``'s test-set mistakes."""
+    check_names(arch, dataset)
+    m = load_mistakes(arch, dataset)
+    if classes is None:
+        from cnndemo.data import CLASSES
+
+        classes = CLASSES[dataset]
+    sl = m.page(_int(page, "page"))
+    items, gallery = [], []
+    for k in range(sl.start, min(sl.stop, m.total_misclassified)):
+        t, p, c = int(m.true[k]), int(m.pred[k]), float(m.confidence[k])
+        items.append({"rank": k, "test_index": int(m.index[k]), "true": t, "true_label": classes[t],
+                      "predicted": p, "predicted_label": classes[p], "confidence": round(c, 6)})
+        gallery.append((render.thumbnail(m.images[k]), f"{classes[t]} \u2192 {classes[p]} ({c:.0%})"))
+    info = {"test_accuracy": m.test_accuracy, "confusion": m.confusion.tolist(), "total_misclassified": m.total_misclassified,
+            "page": _int(page, "page"), "pages": m.pages, "page_size": PAGE_SIZE, "classes": classes, "items": items}
+    return gallery, info
+
+
+def mistake_image(arch: str, dataset: str, rank: int) -> Image.Image:
+    """The misclassified test image number ``rank`` (0-based, as in the JSON) at 28 x 28."""
+    m = load_mistakes(arch, dataset)
+    if not 0 <= rank < m.total_misclassified:
+        raise ValueError(f"There is no mistake number {rank}.")
+    return Image.fromarray(m.images[rank])
+
+
+def _grid(t: torch.Tensor) -> list[list[float]]:
+    return [[round(float(v), 6) for v in row] for row in t.tolist()]
