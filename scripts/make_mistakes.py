@@ -18,9 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from cnndemo.checkpoints import list_pretrained, load_pretrained  # noqa: E402
+from cnndemo.data.datasets import load_test  # noqa: E402
 from cnndemo.insight.mistakes import compute_mistakes, mistakes_path, save_mistakes  # noqa: E402
-from cnndemo.train import load_test  # noqa: E402
+from cnndemo.train.checkpoints import list_pretrained, load_pretrained  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         model, meta = load_pretrained(arch, dataset, device="cpu")
         test = tests.setdefault(dataset, load_test(dataset))
-        m = compute_mistakes(model, test.images, test.labels)
+        m = compute_mistakes(model, test)
         path = save_mistakes(mistakes_path(arch, dataset), m)
         stored = meta.get("test_accuracy")
         ok = stored is None or abs(m.test_accuracy - stored) < 1e-9

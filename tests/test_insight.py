@@ -11,14 +11,15 @@ from PIL import Image
 from torch import nn
 from torch.nn import functional as F
 
-from cnndemo.checkpoints import list_pretrained, load_pretrained
-from cnndemo.data import CLASSES
-from cnndemo.insight.attribution import attribute, layer_shapes
+from cnndemo.app.insight_views import stacked_3x3
+from cnndemo.catalog import CLASSES
+from cnndemo.insight.attribution import attribute
 from cnndemo.insight.compare import agreement, compare_models
 from cnndemo.insight.mistakes import load_mistakes
 from cnndemo.insight.receptive_field import GLOBAL, receptive_field, theoretical_fields, unit_box
-from cnndemo.insight.service import stacked_3x3
+from cnndemo.inspection.analysis import layer_shapes
 from cnndemo.models import ARCHS, visual_layers
+from cnndemo.train.checkpoints import list_pretrained, load_pretrained
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 # Three real MNIST test images (committed copies of test-set images), different digits.
@@ -85,7 +86,7 @@ def test_bad_attribution_requests_say_why(models):
         attribute(models["vgg11"], x, "lime", CLASSES["mnist"])
     with pytest.raises(ValueError, match="out of range"):
         attribute(models["vgg11"], x, "gradcam", CLASSES["mnist"], target=12)
-    with pytest.raises(LookupError, match="no layer"):
+    with pytest.raises(LookupError, match="Unknown layer"):
         attribute(models["vgg11"], x, "gradcam", CLASSES["mnist"], layer="features.block9")
 
 
@@ -146,7 +147,7 @@ def test_bad_receptive_field_requests_say_why(models):
         receptive_field(models["resnet18"], x, "layer4.1", 0, 4)
     with pytest.raises(ValueError, match="outside"):
         receptive_field(models["resnet18"], x, "stem", -1, 0)
-    with pytest.raises(LookupError, match="no layer"):
+    with pytest.raises(LookupError, match="Unknown layer"):
         receptive_field(models["resnet18"], x, "layer5", 0, 0)
 
 
@@ -172,7 +173,7 @@ def test_mistakes_agree_with_the_checkpoint(arch, dataset):
 
 
 def test_mistake_images_are_the_test_images(fashion_ready):
-    from cnndemo.train import load_test
+    from cnndemo.data.datasets import load_test
 
     test = load_test("fashion_mnist")
     m = load_mistakes("residual_net", "fashion_mnist")

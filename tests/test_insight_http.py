@@ -9,11 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
-from cnndemo.checkpoints import checkpoint_path, read_meta
+from cnndemo.app.insight_tab import build_insight_tab
+from cnndemo.app.zoo import ModelZoo
+from cnndemo.data.framing import prepare
 from cnndemo.insight.receptive_field import theoretical_fields
-from cnndemo.insight.tab import build_insight_tab
-from cnndemo.preprocess import prepare
-from cnndemo.registry import ModelZoo
+from cnndemo.train.checkpoints import checkpoint_path, read_meta
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
@@ -29,7 +29,7 @@ def zoo() -> ModelZoo:
 
 @pytest.fixture(scope="module")
 def client(zoo):
-    with gr.Blocks() as demo:
+    with gr.Blocks() as demo, gr.Tabs():
         build_insight_tab(zoo)
     demo.queue()
     _app, url, _share = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
@@ -96,7 +96,7 @@ def test_receptive_field(client, zoo):
 def test_receptive_field_rejects_out_of_range(client):
     with pytest.raises(AppError, match="outside"):
         client.predict(handle_file(str(EXAMPLE)), "resnet18", "mnist", "layer4.0", 4, 0, api_name="/receptive_field")
-    with pytest.raises(AppError, match="no layer"):
+    with pytest.raises(AppError, match="Unknown layer"):
         client.predict(handle_file(str(EXAMPLE)), "resnet18", "mnist", "layer9", 0, 0, api_name="/receptive_field")
 
 

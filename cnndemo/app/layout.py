@@ -21,6 +21,7 @@ from cnndemo import catalog
 from cnndemo.app import views
 from cnndemo.app.api import ImageFile, build_api
 from cnndemo.app.finetune_tab import build_finetune_tab
+from cnndemo.app.insight_tab import build_insight_tab
 from cnndemo.app.network_tab import InputPanel, build_network_tab, current_source
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.decode import MAX_UPLOAD_BYTES, BlankInput, InputError
@@ -188,6 +189,7 @@ def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
                 panel = InputPanel(canvas, upload, source, dataset, active, session)
                 with gr.Tabs(selected=next(iter(catalog.TABS))):
                     tabs = [build_network_tab(MODELS, tab, panel) for tab in catalog.TABS.values()]
+                    tabs.append(build_insight_tab(MODELS, panel))  # "Why?": refreshed after input changes like a network tab
                     with gr.Tab("Device", id="device"):
                         device_md = gr.Markdown(views.device_report(MODELS))
                         gr.Button("Refresh", size="sm").click(lambda: views.device_report(MODELS), None, device_md,

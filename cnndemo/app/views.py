@@ -29,7 +29,8 @@ from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.framing import Prepared, prepare
 from cnndemo.finetune.store import SessionModels
 from cnndemo.inspection import render
-from cnndemo.inspection.analysis import Analysis, InceptionView, ResidualView, analyse, inception_modules, residual_modules
+from cnndemo.inspection.analysis import (Analysis, InceptionView, ResidualView, analyse, inception_modules,
+                                         layer_shapes, residual_modules)
 from cnndemo.models import short_name, visual_layers
 
 DEFAULT_DATASET = next(iter(catalog.DATASETS))
@@ -59,24 +60,12 @@ def _any_model(zoo: ModelZoo, arch: str, dataset: str) -> nn.Module | None:
     return None
 
 
-_SHAPES: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()
-
-
-def _shapes(model: nn.Module) -> dict[str, tuple[int, ...]]:
-    """Output shape (C, H, W) of every visual layer, from one analysis of a blank input (cached per model)."""
-    if model not in _SHAPES:
-        layers = [l.name for l in visual_layers(model)]
-        seen = analyse(model, torch.zeros(1, 1, 28, 28), layers)
-        _SHAPES[model] = {name: tuple(fm.maps.shape) for name, fm in seen.features.items()}
-    return _SHAPES[model]
-
-
 def layer_choices(zoo: ModelZoo, arch: str, dataset: str = DEFAULT_DATASET) -> list[tuple[str, str]]:
     """``(label, name)`` of every visualisable layer of ``arch``, e.g. ``("conv1 (conv) · 10x24x24", "net.conv1")``."""
     model = _any_model(zoo, arch, dataset)
     if model is None:
         return []
-    shapes = _shapes(model)
+    shapes = layer_shapes(model)
     return [(f"{l.label}" + (f" · {'x'.join(map(str, shapes[l.name]))}" if l.name in shapes else ""), l.name)
             for l in visual_layers(model)]
 

@@ -14,16 +14,16 @@ of that input, "what the network sees". Plain torch + captum: no gradio, no matp
 from __future__ import annotations
 
 import threading
-import weakref
 from dataclasses import dataclass
 
 import torch
 from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam, Occlusion
 from torch import nn
 
-from cnndemo.inspection import model_device
+from cnndemo.inspection.analysis import layer_shapes
 from cnndemo.insight.receptive_field import resolve_layer
 from cnndemo.models import visual_layers
+from cnndemo.train.evaluation import model_device
 
 METHODS = ("gradcam", "integrated_gradients", "occlusion")
 METHOD_TITLES = {"gradcam": "Grad-CAM", "integrated_gradients": "Integrated gradients", "occlusion": "Occlusion"}
@@ -31,7 +31,6 @@ IG_STEPS = 24  # integrated-gradients steps (one batch)
 OCCLUSION_WINDOW, OCCLUSION_STRIDE = 4, 3  # 9 x 9 = 81 patches that tile 28 x 28 exactly
 GRADCAM_MIN_SIDE = 7  # finer maps localise better on 28 x 28 inputs
 _HOOKS = threading.Lock()  # Grad-CAM hooks a layer of a shared model: one at a time
-_SHAPES: "weakref.WeakKeyDictionary[nn.Module, dict[str, tuple[int, ...]]]" = weakref.WeakKeyDictionary()
 
 
 @dataclass
@@ -46,23 +45,6 @@ class Attribution:
     attribution: torch.Tensor
     input: torch.Tensor
     layer: str | None = None
-
-
-def layer_shapes(model: nn.Module) -> dict[str, tuple[int, ...]]:
-    """Output shape (C, H, W) of every visual layer (one blank forward pass, cached per model)."""
-    if model not in _SHAPES:
-        shapes: dict[str, tuple[int, ...]] = {}
-        handles = [model.get_submodule(vl.name).register_forward_hook(
-            lambda _m, _a, out, name=vl.name: shapes.__setitem__(name, tuple(out.shape[1:])))
-            for vl in visual_layers(model)]
-        try:
-            with torch.no_grad():
-                model(torch.zeros(1, 1, 28, 28, device=model_device(model)))
-        finally:
-            for h in handles:
-                h.remove()
-        _SHAPES[model] = shapes
-    return _SHAPES[model]
 
 
 def default_gradcam_layer(model: nn.Module) -> str:

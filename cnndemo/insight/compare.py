@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torchinfo import summary
 
-from cnndemo.inspection import model_device
+from cnndemo.train.evaluation import model_device
 
 _COST: "weakref.WeakKeyDictionary[nn.Module, tuple[int, int]]" = weakref.WeakKeyDictionary()
 _COST_LOCK = threading.Lock()

@@ -16,7 +16,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnndemo.checkpoints import checkpoint_dir
+from cnndemo.data.datasets import TensorData
+from cnndemo.train.checkpoints import checkpoint_dir
+from cnndemo.train.evaluation import batches, confusion_counts
 
 PAGE_SIZE = 24  # gallery items per page
 
@@ -72,26 +74,16 @@ class Mistakes:
         return slice((page - 1) * PAGE_SIZE, page * PAGE_SIZE)
 
 
-@torch.no_grad()
-def compute_mistakes(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500,
-                     num_classes: int = 10) -> Mistakes:
-    """Classify every image (uint8 N x 28 x 28) with ``model`` and collect its confusion matrix and mistakes."""
-    device = next(model.parameters()).device
-    model.eval()
-    probs = []
-    for i in range(0, len(images), batch_size):
-        x = images[i : i + batch_size].to(device).unsqueeze(1).float().div_(255)  # N x 1 x 28 x 28
-        probs.append(torch.softmax(model(x).float(), 1).cpu())
-    p = torch.cat(probs)
-    conf, pred = p.max(1)
-    true = labels.long().cpu()
-    confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64)
-    confusion.index_put_((true, pred), torch.ones_like(true), accumulate=True)
+def compute_mistakes(model: nn.Module, data: TensorData, batch_size: int = 1000, num_classes: int = 10) -> Mistakes:
+    """Classify every image of ``data`` (one evaluation pass) and collect the confusion matrix and the mistakes."""
+    probs = torch.cat([torch.softmax(logits, 1).cpu() for logits, _ in batches(model, data, batch_size)])
+    conf, pred = probs.max(1)
+    true = data.labels.long().cpu()
     wrong = torch.nonzero(pred != true).flatten()
     wrong = wrong[torch.argsort(conf[wrong], descending=True, stable=True)]  # most confident mistakes first
-    return Mistakes(confusion.numpy(), wrong.numpy().astype(np.int32), true[wrong].numpy().astype(np.uint8),
-                    pred[wrong].numpy().astype(np.uint8), conf[wrong].numpy().astype(np.float32),
-                    images[wrong].cpu().numpy().astype(np.uint8))
+    return Mistakes(confusion_counts(true, pred, num_classes).numpy(), wrong.numpy().astype(np.int32),
+                    true[wrong].numpy().astype(np.uint8), pred[wrong].numpy().astype(np.uint8),
+                    conf[wrong].numpy().astype(np.float32), data.images[wrong].cpu().numpy().astype(np.uint8))
 
 
 def save_mistakes(path: str | Path, m: Mistakes) -> Path:

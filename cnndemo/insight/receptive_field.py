@@ -24,8 +24,9 @@ import torch.fx
 from torch import nn
 from torch.nn import functional as F
 
-from cnndemo.inspection import capture, model_device
-from cnndemo.models import visual_layers
+from cnndemo.inspection.analysis import find
+from cnndemo.models import short_name, visual_layers
+from cnndemo.train.evaluation import model_device
 
 SIDE = 28  # the model input is SIDE x SIDE
 
@@ -185,15 +186,10 @@ def theoretical_fields(model: nn.Module) -> dict[str, object]:
 
 
 def resolve_layer(model: nn.Module, layer: str | None) -> str:
-    """The full dotted name of a visual layer (with or without ``net.``); ``None``/``""`` = the first one."""
-    names = [vl.name for vl in visual_layers(model)]
-    if not layer:
-        return names[0]
-    for candidate in (layer, f"net.{layer}"):
-        if candidate in names:
-            return candidate
-    short = ", ".join(n.removeprefix("net.") for n in names)
-    raise LookupError(f"There is no layer {layer!r} in this network; choose one of: {short}.")
+    """The full dotted name of a visual layer (as :func:`~cnndemo.inspection.analysis.find` reads it);
+    ``None``/``""`` = the first one. ``UnknownLayer`` (a LookupError listing the choices) otherwise."""
+    layers = visual_layers(model)
+    return find(layers, layer).name if layer else layers[0].name
 
 
 @dataclass
@@ -239,6 +235,7 @@ def receptive_field(model: nn.Module, x: torch.Tensor, layer: str | None, row: i
     module = model.get_submodule(name)
     x = x.detach().to(model_device(model)).clone().requires_grad_(True)
     seen: dict[str, torch.Tensor] = {}
+    # Not hooks.capture: that one detaches what it records, and the gradient needs the live activation.
     handle = module.register_forward_hook(lambda _m, _a, out: seen.__setitem__("out", out))
     try:
         with torch.enable_grad():
@@ -247,7 +244,7 @@ def receptive_field(model: nn.Module, x: torch.Tensor, layer: str | None, row: i
             h, w = act.shape[-2:]
             for value, limit, what in ((row, h, "row"), (col, w, "col")):
                 if not isinstance(value, int) or not 0 <= value < limit:
-                    raise ValueError(f"{what} {value!r} is outside {name.removeprefix('net.')}'s {h} x {w} map "
+                    raise ValueError(f"{what} {value!r} is outside {short_name(name)}'s {h} x {w} map "
                                      f"(use 0..{limit - 1}).")
             (grad,) = torch.autograd.grad(act[0, :, row, col].sum(), x)
     finally:

@@ -1,5 +1,6 @@
 """Pictures for the "Why?" tab, as PIL images: attribution overlays, receptive-field boxes,
-the mistakes gallery and the confusion matrix. Colour tables come from :mod:`cnndemo.viz`."""
+the mistakes gallery and the confusion matrix. Colour tables, fonts and upscaling come from
+:mod:`cnndemo.inspection.render`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from cnndemo import viz
+from cnndemo.inspection import render as viz
 
 SCALE = 8  # 28 x 28 -> 224 x 224, crisp pixels
 
@@ -55,8 +56,7 @@ def receptive_field_image(image, effective, box: tuple[int, int, int, int]) -> I
 
 def thumbnail(image_u8: np.ndarray, scale: int = 4) -> Image.Image:
     """A 28 x 28 uint8 test image as a crisp grey picture."""
-    g = np.asarray(image_u8, np.uint8)
-    return Image.fromarray(viz.upscale(np.stack([g] * 3, -1), scale))
+    return viz.input_image(np.asarray(image_u8, np.float32) / 255, scale)
 
 
 def confusion_image(confusion: np.ndarray, classes: list[str], cell: int = 34) -> Image.Image:

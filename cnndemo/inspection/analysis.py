@@ -8,6 +8,7 @@ views render from it; nothing runs the model again. Plain torch: no gradio, no m
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 
 import torch
@@ -182,3 +183,14 @@ def inception_branches(model: nn.Module, x: torch.Tensor, module: str) -> Incept
 def residual_blocks(model: nn.Module, x: torch.Tensor) -> list[ResidualView]:
     """Every residual block's x, F(x), shortcut(x) and output, in forward order."""
     return analyse(model, x, residual=True).residual
+
+
+_SHAPES: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()  # never keeps a model alive
+
+
+def layer_shapes(model: nn.Module) -> dict[str, tuple[int, ...]]:
+    """Output shape (C, H, W) of every visual layer, from one analysis of a blank input (cached per model)."""
+    if model not in _SHAPES:
+        seen = analyse(model, torch.zeros(1, 1, 28, 28), [l.name for l in visual_layers(model)])
+        _SHAPES[model] = {name: tuple(fm.maps.shape) for name, fm in seen.features.items()}
+    return _SHAPES[model]

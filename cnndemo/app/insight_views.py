@@ -1,4 +1,4 @@
-"""The four "Why?" views as plain functions of the model zoo and an image file (no gradio here).
+"""The four "Why?" views as plain functions of the model zoo and an input (no gradio here).
 
 Each returns ``(picture(s), json_dict)`` and is what the HTTP endpoints and the tab call:
 :func:`compare_view`, :func:`saliency_view`, :func:`receptive_field_view`, :func:`misclassified_view`.
@@ -13,32 +13,23 @@ import torch
 from PIL import Image
 from torch import nn
 
-from cnndemo.checkpoints import DATASET_NAMES
+from cnndemo import catalog
+from cnndemo.app.zoo import ModelZoo
+from cnndemo.data.framing import prepare
+from cnndemo.finetune.store import SessionModels
 from cnndemo.insight import render
 from cnndemo.insight.attribution import METHODS, attribute
 from cnndemo.insight.compare import compare_json, compare_models
 from cnndemo.insight.mistakes import PAGE_SIZE, load_mistakes
 from cnndemo.insight.receptive_field import receptive_field, rf_table, theoretical_fields
-from cnndemo.models import ARCHS
-from cnndemo.preprocess import prepare
-from cnndemo.registry import ModelZoo
+from cnndemo.models import short_name
 
 
-def check_names(arch: str | None, dataset: str) -> None:
-    """ValueError for an unknown architecture or dataset."""
-    if dataset not in DATASET_NAMES:
-        raise ValueError(f"Unknown dataset {dataset!r}; choose one of {', '.join(DATASET_NAMES)}.")
-    if arch is not None and arch not in ARCHS:
-        raise ValueError(f"Unknown network {arch!r}; choose one of {', '.join(ARCHS)}.")
-
-
-def classes_of(meta: dict, dataset: str) -> list[str]:
-    """The class names of a checkpoint (its metadata, else ``cnndemo.data.CLASSES``)."""
-    if meta.get("classes"):
-        return list(meta["classes"])
-    from cnndemo.data import CLASSES  # late: pulls in torchvision
-
-    return CLASSES[dataset]
+def check_names(arch: str | None, dataset: str) -> list[str]:
+    """The class names of ``dataset``; ValueError (naming the choices) for an unknown architecture or dataset."""
+    if arch is not None:
+        catalog.arch(arch)
+    return list(catalog.dataset(dataset).classes)
 
 
 def _input(image: Any, dataset: str) -> torch.Tensor:
@@ -47,32 +38,30 @@ def _input(image: Any, dataset: str) -> torch.Tensor:
     return prepare(image, dataset).tensor
 
 
-def compare_view(zoo: ModelZoo, image: Any, dataset: str, archs: list[str] | None = None) -> tuple[torch.Tensor, dict]:
-    """Every loaded network of ``dataset`` on the image: (28 x 28 input, compare JSON)."""
-    check_names(None, dataset)
+def compare_view(zoo: ModelZoo, image: Any, dataset: str, archs: list[str] | None = None,
+                 session: SessionModels | None = None) -> tuple[torch.Tensor, dict]:
+    """Every loaded network of ``dataset`` on the image: (28 x 28 input, compare JSON). A session's
+    fine-tuned model stands in for the pretrained one, as in the network tabs."""
+    classes = check_names(None, dataset)
     x = _input(image, dataset)
-    models: dict[str, nn.Module] = {}
-    meta: dict = {}
-    for arch in archs or list(ARCHS):
-        if zoo.has(arch, dataset):
-            models[arch], meta = zoo.get(arch, dataset)
-    results = compare_models(models, x, classes_of(meta, dataset))
+    models: dict[str, nn.Module] = {arch: zoo.resolve(arch, dataset, session)[0]
+                                    for arch in archs or catalog.ARCHITECTURES if zoo.has(arch, dataset)}
+    results = compare_models(models, x, classes)
     return x[0, 0], compare_json(results)
 
 
 def saliency_view(zoo: ModelZoo, image: Any, arch: str, dataset: str, method: str, target: Any = None,
-                  layer: str | None = None) -> tuple[Image.Image, dict]:
+                  layer: str | None = None, session: SessionModels | None = None) -> tuple[Image.Image, dict]:
     """(overlay, JSON) explaining ``arch``'s score for ``target`` (default: its prediction) with ``method``."""
-    check_names(arch, dataset)
+    classes = check_names(arch, dataset)
     if method not in METHODS:
         raise ValueError(f"Unknown method {method!r}; choose one of {', '.join(METHODS)}.")
-    model, meta = zoo.get(arch, dataset)
+    model = zoo.resolve(arch, dataset, session)[0]
     x = _input(image, dataset)
-    classes = classes_of(meta, dataset)
     a = attribute(model, x, method, classes, target, layer or None)
     info = {"method": method, "target": a.target, "target_label": a.target_label, "predicted": a.predicted,
             "predicted_label": classes[a.predicted], "target_probability": round(float(a.probs[a.target]), 6),
-            "layer": a.layer, "attribution": _grid(a.attribution), "input": _grid(a.input)}
+            "layer": short_name(a.layer) if a.layer else None, "attribution": _grid(a.attribution), "input": _grid(a.input)}
     return render.overlay(a.input, a.attribution, signed=method != "gradcam"), info
 
 
@@ -87,17 +76,17 @@ def _int(value: Any, what: str) -> int:
 
 
 def receptive_field_view(zoo: ModelZoo, image: Any, arch: str, dataset: str, layer: str | None, row: Any,
-                         col: Any) -> tuple[Image.Image, dict]:
+                         col: Any, session: SessionModels | None = None) -> tuple[Image.Image, dict]:
     """(overlay, JSON) of unit (row, col) of ``layer``: theoretical box and effective receptive field."""
     check_names(arch, dataset)
-    model, _meta = zoo.get(arch, dataset)
+    model = zoo.resolve(arch, dataset, session)[0]
     x = _input(image, dataset)
     u = receptive_field(model, x, layer or None, _int(row, "row"), _int(col, "col"))
     rows = theoretical_fields(model)[u.layer][0]
-    info = {"layer": u.layer.removeprefix("net."), "rf_size": u.rf_size, "box": list(u.box),
+    info = {"layer": short_name(u.layer), "rf_size": u.rf_size, "box": list(u.box),
             "stride": rows.jump, "map_size": list(u.map_size), "row": u.row, "col": u.col,
             "effective": _grid(u.effective),
-            "table": [{"layer": n.removeprefix("net."), "rf_size": s, "stride": j} for n, s, j in rf_table(model)]}
+            "table": [{"layer": short_name(n), "rf_size": s, "stride": j} for n, s, j in rf_table(model)]}
     return render.receptive_field_image(x[0, 0], u.effective, u.box), info
 
 
@@ -108,14 +97,10 @@ def stacked_3x3(n: int = 3) -> list[int]:
     return [fields[str(i)][0].size for i in range(n)]
 
 
-def misclassified_view(arch: str, dataset: str, page: Any = 1, classes: list[str] | None = None) -> tuple[list, dict]:
+def misclassified_view(arch: str, dataset: str, page: Any = 1) -> tuple[list, dict]:
     """(gallery items ``[(PIL image, caption), ...]``, JSON) of one page of ``arch``'s test-set mistakes."""
-    check_names(arch, dataset)
+    classes = check_names(arch, dataset)
     m = load_mistakes(arch, dataset)
-    if classes is None:
-        from cnndemo.data import CLASSES
-
-        classes = CLASSES[dataset]
     sl = m.page(_int(page, "page"))
     items, gallery = [], []
     for k in range(sl.start, min(sl.stop, m.total_misclassified)):
