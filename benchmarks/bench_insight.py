@@ -11,6 +11,8 @@ real test image from examples/ (so the dataset is not needed).
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import statistics
 import sys
 import time
@@ -21,12 +23,23 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from cnndemo import catalog  # noqa: E402
+from cnndemo.app import insight_views as service  # noqa: E402
+from cnndemo.app.zoo import ModelZoo  # noqa: E402
 from cnndemo.device import device_name  # noqa: E402
-from cnndemo.insight import service  # noqa: E402
-from cnndemo.insight.attribution import METHODS, layer_shapes  # noqa: E402
+from cnndemo.insight.attribution import METHODS  # noqa: E402
 from cnndemo.insight.receptive_field import resolve_layer  # noqa: E402
-from cnndemo.models import ARCHS  # noqa: E402
-from cnndemo.registry import ModelZoo  # noqa: E402
+from cnndemo.inspection.analysis import layer_shapes  # noqa: E402
+
+
+def cpu_model() -> str:
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
 
 
 def median_ms(fn, rounds: int) -> float:
@@ -49,15 +62,16 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     zoo = ModelZoo.load()
     image = str(sorted((ROOT / "examples" / args.dataset).glob("*.png"))[0])
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {device_name(zoo.device)}; "
-          f"dataset {args.dataset}; median of {args.rounds} rounds, ms")
+    print(f"{cpu_model()}, {os.cpu_count()} cores; torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{device_name(zoo.device)}; dataset {args.dataset}; median of {args.rounds} rounds, ms; "
+          f"load average before {os.getloadavg()[0]:.2f}")
     t0 = time.perf_counter()
     service.compare_view(zoo, image, args.dataset)
     print(f"compare, first call (torchinfo for every model): {(time.perf_counter() - t0) * 1e3:.0f} ms")
     compare = median_ms(lambda: service.compare_view(zoo, image, args.dataset), args.rounds)
     header = ["arch", "compare(all)", *METHODS, "receptive_field", "misclassified"]
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
-    for arch in ARCHS:
+    for arch in catalog.ARCHITECTURES:
         if not zoo.has(arch, args.dataset):
             continue
         model, _ = zoo.get(arch, args.dataset)
@@ -69,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         row.append(f"{median_ms(lambda: service.receptive_field_view(zoo, image, arch, args.dataset, layer, h // 2, w // 2), args.rounds):.1f}")
         row.append(f"{median_ms(lambda: service.misclassified_view(arch, args.dataset, 1), args.rounds):.1f}")
         print("| " + " | ".join(row) + " |", flush=True)
+    print(f"load average after {os.getloadavg()[0]:.2f}")
     return 0
 
 

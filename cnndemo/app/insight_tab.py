@@ -32,7 +32,6 @@ from cnndemo.insight.mistakes import load_mistakes
 from cnndemo.insight.receptive_field import resolve_layer, unit_at
 from cnndemo.insight.render import SCALE, confusion_image
 from cnndemo.inspection.analysis import layer_shapes
-from cnndemo.models import short_name
 
 TAB_ID = "why"
 HINT = "Draw something, upload a picture or click an example: this view follows the current input."
@@ -97,16 +96,9 @@ def control_updates(zoo: ModelZoo, arch: str, dataset: str) -> tuple:
 
 @dataclass
 class InsightTab:
-    """The built tab: what the layout needs to refresh it after an input change (like a NetworkTab)."""
+    """The built tab: ``event``, keyword arguments for ``.then(**event)`` after an input change (as a NetworkTab's)."""
 
-    inputs: list
-    outputs: list
-    handler: Any
-
-    @property
-    def event(self) -> dict:
-        return {"fn": self.handler, "inputs": self.inputs, "outputs": self.outputs, "show_progress": "hidden",
-                "api_visibility": "private", "trigger_mode": "always_last", "concurrency_id": f"tab-{TAB_ID}"}
+    event: dict
 
 
 def _standalone_panel() -> InputPanel:
@@ -208,9 +200,9 @@ def build_insight_tab(zoo: ModelZoo, panel: InputPanel | None = None) -> Insight
     outputs = [compare_md, sal_img, sal_md, rf_img, rf_md, row, col]
     inputs = [panel.canvas, panel.upload, panel.source, panel.dataset, panel.active, arch, method, target, cam_layer,
               rf_layer, row, col, panel.session]
-    insight = InsightTab(inputs, outputs, refresh)
     base = [panel.canvas, panel.upload, panel.source, panel.dataset]
     private = {"api_visibility": "private", "show_progress": "hidden", "trigger_mode": "always_last"}
+    insight = InsightTab({"fn": refresh, "inputs": inputs, "outputs": outputs, "concurrency_id": f"tab-{TAB_ID}", **private})
 
     def when_visible(fn):
         def run(active, *args):

@@ -1,27 +1,21 @@
 """Compare all networks: run one input through every model of a dataset at once.
 
-For each model: the top class and its confidence, the parameters and multiply-adds (torchinfo, on a
-private deep copy, computed once per model and cached) and the measured forward time; plus whether
+For each model: the top class and its confidence, the parameters and multiply-adds (torchinfo, the
+summary the network tabs show, cached per model) and the measured forward time; plus whether
 the networks agree. Plain torch + torchinfo: no gradio, no matplotlib.
 """
 
 from __future__ import annotations
 
-import copy
 import statistics
-import threading
 import time
-import weakref
 from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torchinfo import summary
 
+from cnndemo.inspection.analysis import model_summary
 from cnndemo.train.evaluation import model_device
-
-_COST: "weakref.WeakKeyDictionary[nn.Module, tuple[int, int]]" = weakref.WeakKeyDictionary()
-_COST_LOCK = threading.Lock()
 
 
 @dataclass
@@ -42,15 +36,10 @@ class ModelResult:
                 "params": self.params, "macs": self.macs, "ms": round(self.ms, 3)}
 
 
-def model_cost(model: nn.Module, side: int = 28) -> tuple[int, int]:
-    """(parameters, multiply-adds) for one 1 x 1 x side x side input, from torchinfo on a deep copy
-    (torchinfo's hooks never touch the served model); cached per model."""
-    with _COST_LOCK:
-        if model not in _COST:
-            twin = copy.deepcopy(model).cpu().eval()
-            stats = summary(twin, input_size=(1, 1, side, side), verbose=0, device="cpu")
-            _COST[model] = (int(stats.total_params), int(stats.total_mult_adds))
-        return _COST[model]
+def model_cost(model: nn.Module) -> tuple[int, int]:
+    """(parameters, multiply-adds) for one 1 x 1 x 28 x 28 input, from the cached torchinfo summary."""
+    stats = model_summary(model)
+    return int(stats.total_params), int(stats.total_mult_adds)
 
 
 @torch.no_grad()
@@ -76,7 +65,7 @@ def compare_models(models: dict[str, nn.Module], x: torch.Tensor, classes: list[
     out = []
     for arch, model in models.items():
         probs, ms = timed_forward(model, x, repeats)
-        params, macs = model_cost(model, x.shape[-1])
+        params, macs = model_cost(model)
         index = int(probs.argmax())
         out.append(ModelResult(arch, classes[index], index, float(probs[index]), params, macs, ms, probs))
     return out
