@@ -55,12 +55,15 @@ def pen_up(canvas: Any) -> bool:
 
 def compare_markdown(info: dict) -> str:
     """The compare JSON as a Markdown table plus one line on agreement."""
-    lines = ["| network | says | confidence | parameters | multiply-adds | forward ms |", "|---|---|---|---|---|---|"]
+    lines = ["| network | says | conf. | params | MACs | ms |", "|---|---|---|---|---|---|"]
     for m in info["models"]:
-        lines.append(f"| {catalog.arch(m['arch']).title} | **{m['label']}** | {m['confidence']:.1%} | "
+        lines.append(f"| {catalog.arch(m['arch']).label} | **{m['label']}** | {m['confidence']:.1%} | "
                      f"{m['params']:,} | {m['macs'] / 1e6:.1f} M | {m['ms']:.2f} |")
-    agree = "✅ All networks agree." if info["agree"] else f"⚠️ The networks disagree: {', '.join(info['labels'])}."
-    return agree + "\n\n" + "\n".join(lines)
+    n = len(info["models"])
+    agree = (f"**All {n} networks agree: {info['labels'][0]}.**" if info["agree"] else
+             f"**The networks disagree:** {', '.join(info['labels'])}.")
+    return agree + " Parameters and multiply-adds (MACs) from torchinfo; ms: one forward pass, measured now.\n\n" + \
+        "\n".join(lines)
 
 
 def rf_markdown(info: dict) -> str:
@@ -70,10 +73,11 @@ def rf_markdown(info: dict) -> str:
     head = (f"**{info['layer']}**, unit ({info['row']}, {info['col']}) of its {info['map_size'][0]} x "
             f"{info['map_size'][1]} map, sees a **{info['rf_size']} x {info['rf_size']}** window of the input "
             f"(rows {top}–{bottom - 1}, columns {left}–{right - 1} after clipping to 28 x 28); neighbouring units "
-            f"are {info['stride']} px apart. Click the picture to pick another unit.\n\n"
+            f"are {info['stride']} px apart. The blue box is the theoretical field, the heat the effective one "
+            f"(how much each input pixel moves the unit). Click the picture to pick another unit.\n\n"
             f"Stacked 3x3 convs: one sees {s[0]}x{s[0]}, two see {s[1]}x{s[1]}, three see {s[2]}x{s[2]}.\n\n"
-            "| layer | receptive field | stride |\n|---|---|---|")
-    return head + "".join(f"\n| {r['layer']} | {r['rf_size']} x {r['rf_size']} | {r['stride']} |" for r in info["table"])
+            "Every layer's field (side, stride): ")
+    return head + " · ".join(f"{r['layer']} **{r['rf_size']}** ({r['stride']})" for r in info["table"])
 
 
 def saliency_caption(info: dict) -> str:
@@ -81,6 +85,16 @@ def saliency_caption(info: dict) -> str:
     return (f"{METHOD_TITLES[info['method']]}{where}: why **{info['target_label']}** (p = {info['target_probability']:.1%}; "
             f"the network says **{info['predicted_label']}**). Red supports the class, blue speaks against it "
             "(Grad-CAM: brighter = more important).")
+
+
+def layer_centre(zoo: ModelZoo, arch: str, dataset: str, layer: str | None) -> tuple[int, int]:
+    """The middle unit (row, col) of ``layer``'s map ((0, 0) when there is no such model or layer)."""
+    try:
+        model = zoo.get(arch, dataset)[0]
+        h, w = layer_shapes(model)[resolve_layer(model, layer)][-2:]
+    except LIVE_ERRORS:
+        return 0, 0
+    return h // 2, w // 2
 
 
 def control_updates(zoo: ModelZoo, arch: str, dataset: str) -> tuple:
@@ -130,25 +144,27 @@ def build_insight_tab(zoo: ModelZoo, panel: InputPanel | None = None) -> Insight
             with gr.Row(equal_height=False):
                 sal_img = gr.Image(type="pil", format="png", interactive=False, label="What mattered", height=260,
                                    elem_classes="pixelated", elem_id="why-saliency", buttons=["download"])
-                sal_md = gr.Markdown(HINT)
+                sal_md = gr.Markdown(HINT, elem_id="why-saliency-note")
         with gr.Accordion("Where a unit looks (receptive field)", open=True):
             with gr.Row():
                 rf_layer = gr.Dropdown(rf0["choices"], value=rf0["value"], label="Layer")
-                row = gr.Number(0, precision=0, label="row", minimum=0)
-                col = gr.Number(0, precision=0, label="column", minimum=0)
+                r0, c0 = layer_centre(zoo, archs[0][1], views.DEFAULT_DATASET, rf0["value"])
+                row = gr.Number(r0, precision=0, label="row", minimum=0)
+                col = gr.Number(c0, precision=0, label="column", minimum=0)
             with gr.Row(equal_height=False):
                 rf_img = gr.Image(type="pil", format="png", interactive=False, height=260, elem_classes="pixelated",
-                                  label="Box: theoretical field · heat: effective field", elem_id="why-rf")
-                rf_md = gr.Markdown(HINT)
+                                  label="Receptive field", elem_id="why-rf")
+                rf_md = gr.Markdown(HINT, elem_id="why-rf-note")
         with gr.Accordion("The test-set mistakes", open=True):
             with gr.Row():
                 page = gr.Number(1, precision=0, minimum=1, label="Page", scale=0, min_width=120)
                 mis_md = gr.Markdown(elem_id="why-mistakes-note")
             with gr.Row(equal_height=False):
-                confusion = gr.Image(type="pil", format="png", interactive=False, label="Confusion matrix", scale=2,
-                                     elem_id="why-confusion")
-                gallery = gr.Gallery(type="pil", format="png", columns=6, label="Misclassified (click one to use it)",
-                                     scale=3, elem_id="why-gallery", allow_preview=False)
+                confusion = gr.Image(type="pil", format="png", interactive=False, label="Confusion matrix", scale=1,
+                                     elem_id="why-confusion", buttons=["download", "fullscreen"])
+                gallery = gr.Gallery(type="pil", format="png", columns=3, label="Misclassified (click one to use it)",
+                                     scale=1, min_width=0, height="auto", object_fit="contain", elem_id="why-gallery",
+                                     allow_preview=False)
         mis_state = gr.State(None)
 
     def saliency(value, ds, a, m, t, layer, session):
@@ -222,15 +238,6 @@ def build_insight_tab(zoo: ModelZoo, panel: InputPanel | None = None) -> Insight
         r, c = unit_at(model, name, y, x, layer_shapes(model)[name][-2:])
         return receptive_ui(canvas, upload, source, ds, a, layer, r, c, session)
 
-    def rf_centre(a, ds, layer):
-        """Start a new layer at its middle unit."""
-        try:
-            model = zoo.get(a, ds)[0]
-            h, w = layer_shapes(model)[resolve_layer(model, layer)][-2:]
-        except LIVE_ERRORS:
-            return 0, 0
-        return h // 2, w // 2
-
     def pick(state, evt: gr.SelectData):
         if not state:
             return gr.skip()
@@ -243,7 +250,7 @@ def build_insight_tab(zoo: ModelZoo, panel: InputPanel | None = None) -> Insight
           [panel.active, *base, arch, method, target, cam_layer, panel.session], [sal_img, sal_md], **private)
     gr.on([row.submit, col.submit], when_visible(receptive_ui),
           [panel.active, *base, arch, rf_layer, row, col, panel.session], [rf_img, rf_md, row, col], **private)
-    rf_layer.change(rf_centre, [arch, panel.dataset, rf_layer], [row, col], **private).then(
+    rf_layer.change(lambda a, ds, layer: layer_centre(zoo, a, ds, layer), [arch, panel.dataset, rf_layer], [row, col], **private).then(
         when_visible(receptive_ui), [panel.active, *base, arch, rf_layer, row, col, panel.session],
         [rf_img, rf_md, row, col], **private)
     rf_img.select(rf_click, [*base, arch, rf_layer, panel.session], [rf_img, rf_md, row, col], **private)

@@ -107,7 +107,7 @@ def misclassified_view(arch: str, dataset: str, page: Any = 1) -> tuple[list, di
         t, p, c = int(m.true[k]), int(m.pred[k]), float(m.confidence[k])
         items.append({"rank": k, "test_index": int(m.index[k]), "true": t, "true_label": classes[t],
                       "predicted": p, "predicted_label": classes[p], "confidence": round(c, 6)})
-        gallery.append((render.thumbnail(m.images[k]), f"{classes[t]} \u2192 {classes[p]} ({c:.0%})"))
+        gallery.append((render.thumbnail(m.images[k]), f"{classes[t]}\u2192{classes[p]} {c:.0%}"))
     info = {"test_accuracy": m.test_accuracy, "confusion": m.confusion.tolist(), "total_misclassified": m.total_misclassified,
             "page": _int(page, "page"), "pages": m.pages, "page_size": PAGE_SIZE, "classes": classes, "items": items}
     return gallery, info
