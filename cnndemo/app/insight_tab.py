@@ -4,7 +4,7 @@ A thin Gradio layer over :mod:`cnndemo.app.insight_views`. ``build_insight_tab(z
 ``gr.Tabs``) builds the tab from the shared :class:`~cnndemo.app.network_tab.InputPanel` and returns an
 :class:`InsightTab` whose ``event`` the layout chains after every input change, like a network tab's. Without a
 panel it makes its own upload box and dataset choice (a standalone test app). It also registers the named API
-endpoints ``/compare``, ``/saliency``, ``/receptive_field`` and ``/misclassified`` on hidden components.
+endpoints ``/compare``, ``/saliency``, ``/receptive_field`` and ``/misclassified`` (:mod:`cnndemo.app.insight_api`).
 
 Live: every input change redraws the comparison; Grad-CAM, integrated gradients, occlusion and the receptive
 field wait for pen-up (a live-canvas payload with ``"final": false`` only redraws the comparison). A hidden tab
@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import tempfile
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,11 +25,12 @@ import gradio as gr
 from cnndemo import catalog
 from cnndemo.app import insight_views as iv
 from cnndemo.app import views
-from cnndemo.app.api import ImageFile, api_errors
+from cnndemo.app.api import ImageFile
+from cnndemo.app.insight_api import build_insight_api
 from cnndemo.app.network_tab import InputPanel, current_source
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.decode import InputError
-from cnndemo.insight.attribution import METHOD_TITLES, METHODS, default_gradcam_layer
+from cnndemo.insight.attribution import METHOD_TITLES, METHODS, captum_attr, default_gradcam_layer
 from cnndemo.insight.mistakes import load_mistakes
 from cnndemo.insight.receptive_field import resolve_layer, unit_at
 from cnndemo.insight.render import SCALE, confusion_image
@@ -82,9 +85,10 @@ def rf_markdown(info: dict) -> str:
 
 def saliency_caption(info: dict) -> str:
     where = f" at **{info['layer']}**" if info["layer"] else ""
+    legend = ("Brighter = the layer's evidence for the class sits there." if info["method"] == "gradcam" else
+              "Red pixels support the class, blue ones speak against it.")
     return (f"{METHOD_TITLES[info['method']]}{where}: why **{info['target_label']}** (p = {info['target_probability']:.1%}; "
-            f"the network says **{info['predicted_label']}**). Red supports the class, blue speaks against it "
-            "(Grad-CAM: brighter = more important).")
+            f"the network says **{info['predicted_label']}**). {legend}")
 
 
 def layer_centre(zoo: ModelZoo, arch: str, dataset: str, layer: str | None) -> tuple[int, int]:
@@ -121,6 +125,19 @@ def _standalone_panel() -> InputPanel:
     dataset = gr.Radio([(d.title, d.name) for d in catalog.DATASETS.values()], value=views.DEFAULT_DATASET,
                        label="Dataset", elem_id="why-dataset")
     return InputPanel(gr.State(None), upload, gr.State("upload"), dataset, gr.State(TAB_ID), gr.State(None))
+
+
+def warm_up(delay: float = 3.0) -> None:
+    """Import Captum in a daemon thread after ``delay`` s, so the first explanation does not wait for it."""
+
+    def work() -> None:
+        time.sleep(delay)
+        try:
+            captum_attr()
+        except Exception:  # noqa: BLE001 - best effort; a real request reports its own error
+            pass
+
+    threading.Thread(target=work, name="cnndemo-insight-warm-up", daemon=True).start()
 
 
 def build_insight_tab(zoo: ModelZoo, panel: InputPanel | None = None) -> InsightTab:
@@ -265,45 +282,7 @@ def build_insight_tab(zoo: ModelZoo, panel: InputPanel | None = None) -> Insight
     if own_panel:
         gr.on([panel.upload.change], **insight.event)
     with tab:  # hidden API components live in this tab (a gr.Tabs holds only tabs)
-        _build_api(zoo)
+        build_insight_api(zoo)
+    warm_up()
     return insight
 
-
-def _build_api(zoo: ModelZoo) -> None:
-    """Hidden components and the four named endpoints."""
-    with gr.Column(visible=False):
-        image = ImageFile(type="filepath", label="image")
-        arch = gr.Dropdown(list(catalog.ARCHITECTURES), value=next(iter(catalog.ARCHITECTURES)), label="arch")
-        dataset = gr.Dropdown(list(catalog.DATASETS), value=views.DEFAULT_DATASET, label="dataset")
-        method = gr.Dropdown(list(METHODS), value=METHODS[0], label="method")
-        target = gr.Textbox("", label="target")
-        layer = gr.Textbox("", label="layer")
-        row, col = gr.Number(0, precision=0, label="row"), gr.Number(0, precision=0, label="col")
-        page = gr.Number(1, precision=0, label="page")
-        info = gr.JSON(label="info")
-        picture = gr.Image(type="pil", format="png", label="picture")
-        gallery = gr.Gallery(type="pil", format="png", label="gallery")
-        buttons = [gr.Button(visible=False) for _ in range(4)]
-
-    def api_compare(image: str, dataset: str) -> dict:
-        """Every network of ``dataset`` on the image: top class, confidence, parameters, MACs, forward ms."""
-        return iv.compare_view(zoo, image, dataset)[1]
-
-    def api_saliency(image: str, arch: str, dataset: str, method: str, target: str = "", layer: str = ""):
-        """Overlay PNG and JSON {attribution, input, target, target_label, layer, ...}."""
-        return iv.saliency_view(zoo, image, arch, dataset, method, target or None, layer or None)
-
-    def api_receptive_field(image: str, arch: str, dataset: str, layer: str, row: int, col: int):
-        """Overlay PNG and JSON {layer, rf_size, box [top, left, bottom, right), effective 28x28, ...}."""
-        return iv.receptive_field_view(zoo, image, arch, dataset, layer, row, col)
-
-    def api_misclassified(arch: str, dataset: str, page: int = 1):
-        """Gallery of one page of test-set mistakes and JSON {test_accuracy, confusion, total_misclassified, items}."""
-        return iv.misclassified_view(arch, dataset, page)
-
-    buttons[0].click(api_errors(api_compare), [image, dataset], info, api_name="compare")
-    buttons[1].click(api_errors(api_saliency), [image, arch, dataset, method, target, layer], [picture, info],
-                     api_name="saliency")
-    buttons[2].click(api_errors(api_receptive_field), [image, arch, dataset, layer, row, col], [picture, info],
-                     api_name="receptive_field")
-    buttons[3].click(api_errors(api_misclassified), [arch, dataset, page], [gallery, info], api_name="misclassified")

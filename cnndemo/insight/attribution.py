@@ -2,7 +2,7 @@
 
 Each method explains one class score (the predicted class, or one the caller picks) for one
 preprocessed input (1 x 1 x 28 x 28 floats in [0, 1]) and returns a 28 x 28 map in the coordinates
-of that input, "what the network sees". Plain torch + captum: no gradio, no matplotlib.
+of that input, "what the network sees". Plain torch + captum: no gradio.
 
 * ``gradcam``: ``LayerGradCam`` on a layer (default: the last one whose map is still at least 7 x 7),
   ReLU'd, upsampled with ``LayerAttribution.interpolate`` to the model's padded input and cropped
@@ -10,6 +10,9 @@ of that input, "what the network sees". Plain torch + captum: no gradio, no matp
 * ``integrated_gradients``: ``IntegratedGradients`` from a black image (the datasets' background).
 * ``occlusion``: ``Occlusion`` with a 4 x 4 black patch slid 4 pixels at a time (49 patches tiling 28 x 28,
   one batch: GoogLeNet stays under 150 ms of CPU; stride 3 took 81 patches).
+
+Captum is imported on first use (:func:`captum_attr`): ``captum.attr`` pulls in ``matplotlib.pyplot`` for its
+own plotting helpers, which neither start-up nor importing this module should pay for.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ import threading
 from dataclasses import dataclass
 
 import torch
-from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam, Occlusion
 from torch import nn
 
 from cnndemo.inspection.analysis import layer_shapes
@@ -32,6 +34,13 @@ IG_STEPS = 24  # integrated-gradients steps (one batch); at 16 completeness is o
 OCCLUSION_WINDOW, OCCLUSION_STRIDE = 4, 4  # 7 x 7 = 49 patches that tile 28 x 28 exactly, one batch
 GRADCAM_MIN_SIDE = 7  # finer maps localise better on 28 x 28 inputs
 _HOOKS = threading.Lock()  # Grad-CAM hooks a layer of a shared model: one at a time
+
+
+def captum_attr():
+    """The ``captum.attr`` module (imported on first use: it also imports matplotlib.pyplot)."""
+    import captum.attr
+
+    return captum.attr
 
 
 @dataclass
@@ -76,15 +85,16 @@ def gradcam(model: nn.Module, x: torch.Tensor, target: int, layer: str) -> torch
     """Grad-CAM of ``layer`` for class ``target``, 28 x 28 (on the model's input grid)."""
     pad = int(getattr(getattr(model, "prep", None), "pad", 0) or 0)
     side = x.shape[-1]
+    ca = captum_attr()
     with _HOOKS:
-        cam = LayerGradCam(model, model.get_submodule(layer)).attribute(x, target=target, relu_attributions=True)
-    up = LayerAttribution.interpolate(cam.detach(), (side + 2 * pad, side + 2 * pad), interpolate_mode="bilinear")
+        cam = ca.LayerGradCam(model, model.get_submodule(layer)).attribute(x, target=target, relu_attributions=True)
+    up = ca.LayerAttribution.interpolate(cam.detach(), (side + 2 * pad, side + 2 * pad), interpolate_mode="bilinear")
     return up[0, 0, pad : pad + side, pad : pad + side]
 
 
 def integrated_gradients(model: nn.Module, x: torch.Tensor, target: int, steps: int = IG_STEPS) -> torch.Tensor:
     """Integrated gradients from a black baseline, 28 x 28."""
-    ig = IntegratedGradients(model)
+    ig = captum_attr().IntegratedGradients(model)
     attr = ig.attribute(x, baselines=torch.zeros_like(x), target=target, n_steps=steps, internal_batch_size=steps)
     return attr.detach()[0, 0]
 
@@ -93,7 +103,7 @@ def occlusion(model: nn.Module, x: torch.Tensor, target: int, window: int = OCCL
               stride: int = OCCLUSION_STRIDE) -> torch.Tensor:
     """Drop in the target's score when a black ``window`` x ``window`` patch covers each pixel, 28 x 28."""
     n = ((x.shape[-1] - window) // stride + 1) ** 2
-    attr = Occlusion(model).attribute(x, sliding_window_shapes=(1, window, window), strides=(1, stride, stride),
+    attr = captum_attr().Occlusion(model).attribute(x, sliding_window_shapes=(1, window, window), strides=(1, stride, stride),
                                       baselines=0.0, target=target, perturbations_per_eval=n)
     return attr.detach()[0, 0]
 
