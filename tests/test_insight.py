@@ -11,12 +11,11 @@ from PIL import Image
 from torch import nn
 from torch.nn import functional as F
 
-from cnndemo.app.insight_views import stacked_3x3
 from cnndemo.catalog import CLASSES
 from cnndemo.insight.attribution import attribute
 from cnndemo.insight.compare import agreement, compare_models
 from cnndemo.insight.mistakes import load_mistakes
-from cnndemo.insight.receptive_field import GLOBAL, receptive_field, theoretical_fields, unit_box
+from cnndemo.insight.receptive_field import GLOBAL, receptive_field, stacked_3x3, theoretical_fields, unit_box
 from cnndemo.inspection.analysis import layer_shapes
 from cnndemo.models import ARCHS, visual_layers
 from cnndemo.train.checkpoints import list_pretrained, load_pretrained

@@ -29,16 +29,21 @@ from cnndemo.app.api import ImageFile
 from cnndemo.app.insight_api import build_insight_api
 from cnndemo.app.network_tab import InputPanel, current_source
 from cnndemo.app.zoo import ModelZoo
-from cnndemo.data.decode import InputError
+from cnndemo.data.decode import BlankInput, InputError
 from cnndemo.insight.attribution import METHOD_TITLES, METHODS, captum_attr, default_gradcam_layer
 from cnndemo.insight.mistakes import load_mistakes
-from cnndemo.insight.receptive_field import resolve_layer, unit_at
+from cnndemo.insight.receptive_field import prepare_fields, resolve_layer, stacked_3x3, unit_at
 from cnndemo.insight.render import SCALE, confusion_image
 from cnndemo.inspection.analysis import layer_shapes
 
 TAB_ID = "why"
 HINT = "Draw something, upload a picture or click an example: this view follows the current input."
 LIVE_ERRORS = (InputError, LookupError, ValueError)  # shown as a note in the view, never a stack trace
+
+
+def _note(exc: Exception, value: Any) -> str:
+    """What a live view says instead of a picture: the hint for no input, else the problem."""
+    return HINT if value is None or isinstance(exc, BlankInput) else f"⚠️ {exc}"
 
 
 def panel_input(canvas: Any, upload: Any, source: str) -> Any:
@@ -71,7 +76,7 @@ def compare_markdown(info: dict) -> str:
 
 def rf_markdown(info: dict) -> str:
     """Receptive-field sides of every layer, and the seed's point about stacked 3x3 convs."""
-    s = iv.stacked_3x3(3)
+    s = stacked_3x3(3)
     top, left, bottom, right = info["box"]
     head = (f"**{info['layer']}**, unit ({info['row']}, {info['col']}) of its {info['map_size'][0]} x "
             f"{info['map_size'][1]} map, sees a **{info['rf_size']} x {info['rf_size']}** window of the input "
@@ -143,6 +148,7 @@ def warm_up(delay: float = 3.0) -> None:
 def build_insight_tab(zoo: ModelZoo, panel: InputPanel | None = None) -> InsightTab:
     """The "Why?" tab (inside ``gr.Tabs``) over ``panel``'s current input, and the four API endpoints."""
     archs = [(a.title, a.name) for a in catalog.ARCHITECTURES.values()]
+    prepare_fields(model for model, _meta in zoo.entries.values())  # torch.fx tracing: before any request
     own_panel = panel is None
     with gr.Tab("Why?", id=TAB_ID) as tab:
         gr.Markdown("### Why did it say that?\nAll networks side by side, what mattered for the answer, what one unit "
@@ -188,21 +194,21 @@ def build_insight_tab(zoo: ModelZoo, panel: InputPanel | None = None) -> Insight
         try:
             im, info = iv.saliency_view(zoo, value, a, ds, m, t or None, layer if m == "gradcam" else None, session)
         except LIVE_ERRORS as exc:
-            return None, f"⚠️ {exc}" if value is not None else HINT
+            return None, _note(exc, value)
         return im, saliency_caption(info)
 
     def receptive(value, ds, a, layer, r, c, session):
         try:
             im, info = iv.receptive_field_view(zoo, value, a, ds, layer, r, c, session)
         except LIVE_ERRORS as exc:
-            return None, f"⚠️ {exc}" if value is not None else HINT, gr.skip(), gr.skip()
+            return None, _note(exc, value), gr.skip(), gr.skip()
         return im, rf_markdown(info), info["row"], info["col"]
 
     def compare(value, ds, session):
         try:
             return compare_markdown(iv.compare_view(zoo, value, ds, session=session)[1])
         except LIVE_ERRORS as exc:
-            return f"⚠️ {exc}" if value is not None else HINT
+            return _note(exc, value)
 
     def mistakes(a, ds, p):
         try:

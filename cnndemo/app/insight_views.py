@@ -90,13 +90,6 @@ def receptive_field_view(zoo: ModelZoo, image: Any, arch: str, dataset: str, lay
     return render.receptive_field_image(x[0, 0], u.effective, u.box), info
 
 
-def stacked_3x3(n: int = 3) -> list[int]:
-    """Receptive-field side after each of ``n`` stacked 3x3 convs (seed 000: 3, 5, 7, ...)."""
-    stack = nn.Sequential(*[nn.Conv2d(1, 1, 3, padding=1) for _ in range(n)])
-    fields = theoretical_fields(stack)
-    return [fields[str(i)][0].size for i in range(n)]
-
-
 def misclassified_view(arch: str, dataset: str, page: Any = 1) -> tuple[list, dict]:
     """(gallery items ``[(PIL image, caption), ...]``, JSON) of one page of ``arch``'s test-set mistakes."""
     classes = check_names(arch, dataset)

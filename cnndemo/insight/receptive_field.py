@@ -16,7 +16,7 @@ Plain torch: no gradio, no matplotlib.
 from __future__ import annotations
 
 import operator
-import weakref
+import threading
 from dataclasses import dataclass
 
 import torch
@@ -172,17 +172,37 @@ def _method_rule(node: torch.fx.Node, args: list):
     raise NotImplementedError(f"no receptive-field rule for tensor.{node.target}()")
 
 
-_CACHE: "weakref.WeakKeyDictionary[nn.Module, dict[str, object]]" = weakref.WeakKeyDictionary()
+_CACHE: dict[str, dict[str, object]] = {}  # by the model's repr: the same layer stack has the same fields
+_TRACE_LOCK = threading.Lock()
 
 
 def theoretical_fields(model: nn.Module) -> dict[str, object]:
     """Receptive field of every submodule's output (dotted name -> (Span rows, Span cols) or ``GLOBAL``),
-    in 28 x 28 input coordinates, computed statically from the module graph. Cached per model."""
-    if model not in _CACHE:
-        out: dict[str, object] = {}
-        _propagate(model, (Span(1, 0, 0), Span(1, 0, 0)), "", out)
-        _CACHE[model] = out
-    return _CACHE[model]
+    in 28 x 28 input coordinates, computed statically from the module graph.
+
+    Cached by ``repr(model)`` (every kernel, stride and padding), so a fine-tuned copy of a network reuses
+    its fields. Tracing patches ``nn.Module.__call__`` process-wide while it runs, which breaks forward
+    passes in other threads: trace every served network before serving (:func:`prepare_fields`)."""
+    key = repr(model)
+    with _TRACE_LOCK:
+        if key not in _CACHE:
+            out: dict[str, object] = {}
+            _propagate(model, (Span(1, 0, 0), Span(1, 0, 0)), "", out)
+            _CACHE[key] = out
+        return _CACHE[key]
+
+
+def prepare_fields(models) -> None:
+    """Trace ``models`` (and a stack of 3x3 convs) now, before any request runs a forward pass."""
+    for model in models:
+        theoretical_fields(model)
+    stacked_3x3()
+
+
+def stacked_3x3(n: int = 3) -> list[int]:
+    """Receptive-field side after each of ``n`` stacked 3x3 convs (seed 000: 3, 5, 7, ...)."""
+    fields = theoretical_fields(nn.Sequential(*[nn.Conv2d(1, 1, 3, padding=1) for _ in range(n)]))
+    return [fields[str(i)][0].size for i in range(n)]
 
 
 def resolve_layer(model: nn.Module, layer: str | None) -> str:
