@@ -113,3 +113,20 @@ def test_misclassified(client):
         assert "\u2192" in g["caption"] and item["predicted_label"] in g["caption"]
     with pytest.raises(AppError, match="does not exist"):
         client.predict("inception_net", "fashion_mnist", 10_000, api_name="/misclassified")
+
+
+def test_the_why_tab_computes_only_when_visible_and_waits_for_pen_up(random_zoo):
+    from cnndemo.app import layout
+
+    demo = layout.build_demo(random_zoo)
+    (refresh,) = {fn.fn for fn in demo.fns.values() if getattr(fn.fn, "__name__", "") == "refresh_why"}
+    args = ("mnist", "vgg11", "gradcam", "", None, "net.features.block1", 8, 8, None)
+    assert refresh(None, str(EXAMPLE), "upload", "mnist", "vgg", *args[1:]) == gr.skip()  # another tab is visible
+    out = refresh(None, str(EXAMPLE), "upload", "mnist", "why", *args[1:])
+    assert len(out) == 7  # the comparison, both attribution outputs, and the receptive field's four
+    texts = [v for v in out.values() if isinstance(v, str)]
+    assert any("| VGG-11 |" in t for t in texts) and any("sees a **4 x 4** window" in t for t in texts)
+    assert sum(isinstance(v, Image.Image) for v in out.values()) == 2
+    mid_stroke = '{"v": 1, "seq": 3, "final": false, "w": 112, "h": 112, "x": 0, "y": 0, "cw": 0, "ch": 0, "alpha": ""}'
+    out = refresh(mid_stroke, None, "canvas", "mnist", "why", *args[1:])
+    assert len(out) == 1  # mid-stroke: only the cheap comparison

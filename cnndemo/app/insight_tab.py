@@ -225,7 +225,7 @@ def build_insight_tab(zoo: ModelZoo, panel: InputPanel | None = None) -> Insight
         except InputError:
             return None
 
-    def refresh(canvas, upload, source, ds, active, a, m, t, cam, rfl, r, c, session):
+    def refresh_why(canvas, upload, source, ds, active, a, m, t, cam, rfl, r, c, session):
         """Everything from the current input; mid-stroke only the cheap comparison."""
         if active != TAB_ID:
             return gr.skip()  # hidden tabs compute nothing
@@ -241,7 +241,7 @@ def build_insight_tab(zoo: ModelZoo, panel: InputPanel | None = None) -> Insight
               rf_layer, row, col, panel.session]
     base = [panel.canvas, panel.upload, panel.source, panel.dataset]
     private = {"api_visibility": "private", "show_progress": "hidden", "trigger_mode": "always_last"}
-    insight = InsightTab({"fn": refresh, "inputs": inputs, "outputs": outputs, "concurrency_id": f"tab-{TAB_ID}", **private})
+    insight = InsightTab({"fn": refresh_why, "inputs": inputs, "outputs": outputs, "concurrency_id": f"tab-{TAB_ID}", **private})
 
     def when_visible(fn):
         def run(active, *args):
