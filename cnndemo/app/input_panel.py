@@ -79,8 +79,10 @@ def answer_line(tabs: Sequence[NetworkTab], out: dict, active: str, controls: Se
     return ""
 
 
-def wire_inputs(zoo: ModelZoo, panel: InputPanel, tabs: Sequence[NetworkTab], shown: InputViews, input_tabs: Any) -> None:
-    """Attach the canvas, upload and dataset events (one each, each the only event of its input)."""
+def wire_inputs(zoo: ModelZoo, panel: InputPanel, tabs: Sequence[NetworkTab], shown: InputViews,
+                input_tabs: Any) -> tuple[Any, Any, Any]:
+    """Attach the canvas, upload and dataset events (one each, each the only event of its input); returns them
+    (canvas, upload, dataset), so a tab that is not a network tab can follow them."""
     controls = [c for t in tabs for c in t.controls]
     tab_outputs = [c for t in tabs for c in t.outputs]
     common = [panel.dataset, panel.active, panel.session, *controls]
@@ -111,8 +113,9 @@ def wire_inputs(zoo: ModelZoo, panel: InputPanel, tabs: Sequence[NetworkTab], sh
         answer = "" if source == "upload" and upload else answer_line(tabs, out, active, ctl)
         return {panel.canvas: gr.update(answer=answer), **out}
 
-    on_draw(panel.canvas, on_canvas, outputs, inputs=common)
+    drawn = on_draw(panel.canvas, on_canvas, outputs, inputs=common)
     events = {"show_progress": "hidden", "api_visibility": "private", "trigger_mode": "always_last"}
-    panel.upload.change(on_upload, [panel.upload, panel.canvas, *common], [*outputs, input_tabs, panel.canvas], **events)
-    panel.dataset.change(on_dataset, [panel.canvas, panel.upload, panel.source, *common], [*outputs[1:], panel.canvas],
-                         **events)
+    uploaded = panel.upload.change(on_upload, [panel.upload, panel.canvas, *common], [*outputs, input_tabs, panel.canvas], **events)
+    switched = panel.dataset.change(on_dataset, [panel.canvas, panel.upload, panel.source, *common],
+                                    [*outputs[1:], panel.canvas], **events)
+    return drawn, uploaded, switched

@@ -27,6 +27,7 @@ from cnndemo.app.input_panel import BLANK_HINT, InputViews, wire_inputs
 from cnndemo.app.labs_tab import build_labs_tab
 from cnndemo.app.network_tab import InputPanel, build_network_tab
 from cnndemo.app.serving import DELETE_CACHE, STATE_SESSION_CAPACITY, app_kwargs, configure_queue
+from cnndemo.app.insight_tab import build_insight_tab
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.decode import MAX_UPLOAD_BYTES
 from cnndemo.finetune.store import IDLE_TTL_S, SessionModels
@@ -165,6 +166,7 @@ def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
                 panel = InputPanel(canvas, upload, source, dataset, active, session)
                 with gr.Tabs(selected=next(iter(catalog.TABS))):
                     tabs = [build_network_tab(MODELS, tab, panel) for tab in catalog.TABS.values()]
+                    why = build_insight_tab(MODELS, panel)  # "Why?": follows the canvas and uploads (below)
                     with gr.Tab("Device", id="device"):
                         device_md = gr.Markdown(views.device_report(MODELS))
                         gr.Button("Refresh", size="sm").click(lambda: views.device_report(MODELS), None, device_md,
@@ -173,7 +175,9 @@ def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
                     build_labs_tab(MODELS, session)
 
         # One event per input update (canvas payload, upload, dataset): frame once, render the visible tab.
-        wire_inputs(MODELS, panel, tabs, InputViews(sees, input_note), input_tabs)
+        drawn, uploaded, _ = wire_inputs(MODELS, panel, tabs, InputViews(sees, input_note), input_tabs)
+        for event in (drawn, uploaded):  # the Why? tab computes only while it is visible (it follows dataset itself)
+            event.then(**why.event)
         build_api(MODELS)
     warm_up(MODELS)
     return configure_queue(demo)

@@ -10,7 +10,6 @@ No gradio here: :mod:`cnndemo.app.layout` turns these into widgets.
 
 from __future__ import annotations
 
-import copy
 import platform
 import shutil
 import subprocess
@@ -29,7 +28,8 @@ from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.framing import Prepared, prepare
 from cnndemo.finetune.store import SessionModels
 from cnndemo.inspection import render
-from cnndemo.inspection.analysis import Analysis, InceptionView, ResidualView, analyse, inception_modules, residual_modules
+from cnndemo.inspection.analysis import (Analysis, InceptionView, ResidualView, analyse, inception_modules,
+                                         layer_shapes, model_summary, residual_modules)
 from cnndemo.models import short_name, visual_layers
 
 DEFAULT_DATASET = next(iter(catalog.DATASETS))
@@ -204,11 +204,7 @@ _SUMMARIES: "weakref.WeakKeyDictionary[nn.Module, str]" = weakref.WeakKeyDiction
 def _summary(model: nn.Module) -> str:
     if model in _SUMMARIES:
         return _SUMMARIES[model]
-    import torchinfo
-
-    clone = copy.deepcopy(model).cpu().eval()  # a private copy: torchinfo's hooks never touch served models
-    text = str(torchinfo.summary(clone, input_size=(1, 1, 28, 28), col_names=("output_size", "num_params", "mult_adds"),
-                                 depth=4, verbose=0, device="cpu"))
+    text = str(model_summary(model))
     for unit, short in (("Units.GIGABYTES", "G"), ("Units.MEGABYTES", "M"), ("Units.KILOBYTES", "K"), ("Units.NONE", "")):
         text = text.replace(unit, short)
     _SUMMARIES[model] = text

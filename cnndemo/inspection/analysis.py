@@ -8,6 +8,9 @@ views render from it; nothing runs the model again. Plain torch: no gradio, no m
 
 from __future__ import annotations
 
+import copy
+import threading
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -198,3 +201,31 @@ def first_conv_kernels(model: nn.Module) -> np.ndarray:
     if conv is None:
         raise LookupError(f"{type(model).__name__} has no convolution layer.")
     return conv.weight.detach().float().cpu().numpy().copy()
+
+
+_SHAPES: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()  # never keeps a model alive
+
+
+def layer_shapes(model: nn.Module) -> dict[str, tuple[int, ...]]:
+    """Output shape (C, H, W) of every visual layer, from one analysis of a blank input (cached per model)."""
+    if model not in _SHAPES:
+        seen = analyse(model, torch.zeros(1, 1, 28, 28), [l.name for l in visual_layers(model)])
+        _SHAPES[model] = {name: tuple(fm.maps.shape) for name, fm in seen.features.items()}
+    return _SHAPES[model]
+
+
+_SUMMARY_LOCK = threading.Lock()
+_SUMMARIES: "weakref.WeakKeyDictionary[nn.Module, object]" = weakref.WeakKeyDictionary()
+
+
+def model_summary(model: nn.Module):
+    """torchinfo's ``ModelStatistics`` for one 1 x 1 x 28 x 28 input (layers, shapes, parameters, mult-adds),
+    computed on a private deep copy (torchinfo's hooks never touch a served model) and cached per model."""
+    with _SUMMARY_LOCK:
+        if model not in _SUMMARIES:
+            import torchinfo  # on first use: keeps start-up light
+
+            clone = copy.deepcopy(model).cpu().eval()
+            _SUMMARIES[model] = torchinfo.summary(clone, input_size=(1, 1, 28, 28), depth=4, verbose=0, device="cpu",
+                                                  col_names=("output_size", "num_params", "mult_adds"))
+        return _SUMMARIES[model]

@@ -73,10 +73,16 @@ def predict(model: nn.Module, data: TensorData, batch_size: int = 1000) -> torch
 
 def confusion(model: nn.Module, data: TensorData, batch_size: int = 1000, classes: int = 10) -> torch.Tensor:
     """``classes`` x ``classes`` counts (rows: true class, columns: predicted), CPU int64."""
-    counts = torch.zeros(classes * classes, dtype=torch.int64)
+    counts = torch.zeros(classes, classes, dtype=torch.int64)
     for logits, y in batches(model, data, batch_size):
-        counts += torch.bincount(y.cpu() * classes + logits.argmax(1).cpu(), minlength=classes * classes)
-    return counts.view(classes, classes)
+        counts += confusion_counts(y, logits.argmax(1), classes)
+    return counts
+
+
+def confusion_counts(labels: torch.Tensor, predicted: torch.Tensor, classes: int = 10) -> torch.Tensor:
+    """``classes`` x ``classes`` counts of (true, predicted) pairs (rows: true class), CPU int64."""
+    flat = labels.long().cpu() * classes + predicted.long().cpu()
+    return torch.bincount(flat, minlength=classes * classes).view(classes, classes)
 
 
 def accuracy_of(matrix) -> float:
