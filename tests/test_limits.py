@@ -211,17 +211,35 @@ def _outcome(folder: Path):
                             str(folder / "model.safetensors"), str(folder), 0.1, 0.9, None, None, False, 1, 1.0, 1.0)
 
 
-def test_session_models_live_while_used_and_go_when_idle(tmp_path):
-    used, idle = ft_store.SessionModels(), ft_store.SessionModels()
-    for store, name in ((used, "used"), (idle, "idle")):
+def test_session_models_live_while_used_and_go_when_idle(random_zoo, tmp_path):
+    """Built on Gradio's State lifetime: the store's time to live restarts whenever an input event writes it back,
+    and when it runs out Gradio's own expiry calls ``release``, which deletes the checkpoint folders."""
+    import datetime
+
+    import gradio as gr
+    from gradio.state_holder import StateHolder
+
+    from cnndemo.app import layout
+
+    demo = layout.build_demo(random_zoo)
+    state = next(b for b in demo.blocks.values() if isinstance(b, gr.State) and b.time_to_live == ft_store.SESSION_TTL_S)
+    assert state.delete_callback == ft_store.SessionModels.release
+    writers = {fn.name for fn in demo.fns.values() if state in fn.outputs}
+    assert {"handle", "on_upload", "on_dataset"} <= writers, writers  # the canvas (on_draw's handle), upload, dataset
+
+    holder = StateHolder()
+    holder.set_blocks(demo)
+    used, idle = holder["used"], holder["idle"]
+    for session, name in ((used, "used"), (idle, "idle")):
+        store = session[state._id]
         store.finished(_outcome(tmp_path / name))
         store.use()
-    later = time.monotonic() + 100
-    used.last_used = idle.last_used = later - 200
-    assert used.get("residual_net", "mnist") is not None  # a use refreshes it
-    assert ft_store.sweep_idle(idle_s=150, now=later + 1) == 1
-    assert used.get("residual_net", "mnist") is not None and (tmp_path / "used").is_dir()
-    assert idle.get("residual_net", "mnist") is None and not (tmp_path / "idle").exists()
+        session[state._id] = store  # an event wrote it back
+    long_ago = datetime.datetime.now() - datetime.timedelta(seconds=ft_store.SESSION_TTL_S + 5)
+    idle._state_ttl[state._id] = (state.time_to_live, long_ago)  # not used for longer than the time to live
+    holder.delete_all_expired_state()
+    assert (tmp_path / "used").is_dir() and used[state._id].get("residual_net", "mnist") is not None
+    assert not (tmp_path / "idle").exists() and idle[state._id].get("residual_net", "mnist") is None
 
 
 def test_a_dropped_store_removes_its_folders(tmp_path):

@@ -199,8 +199,8 @@ def test_build_demo_contract(random_zoo, monkeypatch):
     assert isinstance(demo, gr.Blocks)
     states = [b for b in demo.blocks.values() if isinstance(b, gr.State)
               and getattr(b.delete_callback, "__qualname__", "") == "SessionModels.release"]
-    # no time_to_live: the store frees models idle for SESSION_TTL_S itself (Gradio counts from the last write)
-    assert len(states) == 1 and states[0].time_to_live == float("inf")
+    # Gradio's own lifetime (restarted by every input event's write; see test_limits)
+    assert len(states) == 1 and states[0].time_to_live == layout.SESSION_TTL_S
     assert demo._queue.max_size == serving.QUEUE_MAX_SIZE and demo.delete_cache == serving.DELETE_CACHE
     finetune = next(d for d in demo.fns.values() if d.api_name == "finetune")
     assert finetune.concurrency_limit is None  # runs wait in the app's own queue, where Stop reaches them

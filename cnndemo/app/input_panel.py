@@ -86,12 +86,14 @@ def wire_inputs(zoo: ModelZoo, panel: InputPanel, tabs: Sequence[NetworkTab], sh
     controls = [c for t in tabs for c in t.controls]
     tab_outputs = [c for t in tabs for c in t.outputs]
     common = [panel.dataset, panel.active, panel.session, *controls]
-    outputs = [panel.source, shown.sees, shown.note, *tab_outputs]
+    # The session's store is written back by every input event: Gradio's time to live for it restarts on each use.
+    outputs = [panel.source, shown.sees, shown.note, panel.session, *tab_outputs]
 
     def on_canvas(alpha, dataset, active, session, *ctl):
         value = None if alpha is None else ink_image(alpha)
         out = panel_values(zoo, tabs, shown, value, "canvas", dataset, active, session, ctl)
-        return {panel.source: "canvas", panel.canvas: gr.update(answer=answer_line(tabs, out, active, ctl)), **out}
+        return {panel.source: "canvas", panel.canvas: gr.update(answer=answer_line(tabs, out, active, ctl)),
+                panel.session: session, **out}
 
     def on_upload(upload, canvas, dataset, active, session, *ctl):
         source = "upload" if upload else "canvas"
@@ -102,7 +104,7 @@ def wire_inputs(zoo: ModelZoo, panel: InputPanel, tabs: Sequence[NetworkTab], sh
         out = panel_values(zoo, tabs, shown, value, source, dataset, active, session, ctl)
         answer = "" if upload else answer_line(tabs, out, active, ctl)
         return {panel.source: source, input_tabs: gr.Tabs(selected="upload") if upload else gr.skip(),
-                panel.canvas: gr.update(answer=answer), **out}
+                panel.canvas: gr.update(answer=answer), panel.session: session, **out}
 
     def on_dataset(canvas, upload, source, dataset, active, session, *ctl):
         try:
@@ -111,7 +113,7 @@ def wire_inputs(zoo: ModelZoo, panel: InputPanel, tabs: Sequence[NetworkTab], sh
             value = None
         out = panel_values(zoo, tabs, shown, value, source, dataset, active, session, ctl)
         answer = "" if source == "upload" and upload else answer_line(tabs, out, active, ctl)
-        return {panel.canvas: gr.update(answer=answer), **out}
+        return {panel.canvas: gr.update(answer=answer), panel.session: session, **out}
 
     drawn = on_draw(panel.canvas, on_canvas, outputs, inputs=common)
     events = {"show_progress": "hidden", "api_visibility": "private", "trigger_mode": "always_last"}

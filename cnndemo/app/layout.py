@@ -30,13 +30,12 @@ from cnndemo.app.serving import DELETE_CACHE, STATE_SESSION_CAPACITY, app_kwargs
 from cnndemo.app.insight_tab import build_insight_tab
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.decode import MAX_UPLOAD_BYTES
-from cnndemo.finetune.store import IDLE_TTL_S, SessionModels
+from cnndemo.finetune.store import SESSION_TTL_S, SessionModels
 from cnndemo.inspection import render
 from cnndemo.inspection.analysis import analyse
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 EXAMPLES = ROOT / "examples"
-SESSION_TTL_S = IDLE_TTL_S  # a session's fine-tuned models are freed an hour after they were last used
 CSS = """
 #hero {background: linear-gradient(120deg, #312e81 0%, #4f46e5 55%, #0ea5e9 100%); color: white;
        border-radius: 16px; padding: 18px 24px; margin-bottom: 6px;}
@@ -133,10 +132,9 @@ def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
     """The Blocks app. Loads the pretrained models (onto the best device) unless ``models`` is given."""
     MODELS = models or get_models()
     with gr.Blocks(title="cnndemo: look inside a CNN", delete_cache=DELETE_CACHE) as demo:
-        # This session's fine-tuned models; Gradio frees them (and their checkpoint folders) with the session.
-        # No time_to_live here: Gradio counts it from the last *write*, and would free models still in use;
-        # the store frees models idle for SESSION_TTL_S itself (cnndemo.finetune.store.sweep_idle).
-        session = gr.State(SessionModels(), delete_callback=SessionModels.release)
+        # This session's fine-tuned models; Gradio frees them (and their checkpoint folders) SESSION_TTL_S after
+        # the state was last written, and every input event writes it back (cnndemo.app.input_panel).
+        session = gr.State(SessionModels(), time_to_live=SESSION_TTL_S, delete_callback=SessionModels.release)
         active = gr.State(next(iter(catalog.TABS)))
         source = gr.State("canvas")
         gr.HTML(_header(MODELS))

@@ -1,18 +1,17 @@
 """The per-session store of fine-tuned models: one typed object per browser session, held in ``gr.State``.
 
-The app creates it as ``gr.State(SessionModels(), delete_callback=SessionModels.release)``: Gradio keeps
-one per session and calls ``release`` (which deletes the session's checkpoint folders) when the session
-ends. A session's models live as long as they are used: every use refreshes ``last_used``, and a
-background sweep releases the models of sessions idle for :data:`IDLE_TTL_S` (Gradio's own
-``time_to_live`` counts from the last *write* and would free models in use). A store that Gradio drops
-without calling ``release`` (its session evicted) removes its folders when garbage-collected. No gradio here.
+The app creates it as ``gr.State(SessionModels(), time_to_live=SESSION_TTL_S,
+delete_callback=SessionModels.release)``: Gradio keeps one per session and calls ``release`` (which deletes
+the session's checkpoint folders) when the session's time to live runs out. That time counts from the
+state's last *write*, so every event that uses the store also returns it (the input events do): a
+session's models live as long as the session is in use. A store that Gradio drops without calling
+``release`` (its session evicted for capacity) removes its folders when garbage-collected. No gradio here.
 """
 
 from __future__ import annotations
 
 import shutil
 import threading
-import time
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -21,44 +20,13 @@ import numpy as np
 from torch import nn
 
 
-IDLE_TTL_S = 3600.0  # a session's fine-tuned models are freed this long after their last use
-SWEEP_EVERY_S = 60.0
-_STORES: "weakref.WeakSet[SessionModels]" = weakref.WeakSet()  # never keeps a store alive
-_SWEEPER: threading.Thread | None = None
-_SWEEPER_LOCK = threading.Lock()
+SESSION_TTL_S = 3600.0  # Gradio frees a session's store this long after the session last wrote it (every use does)
 
 
 def _remove_folders(folders: list[str]) -> None:
     for folder in list(folders):
         shutil.rmtree(folder, ignore_errors=True)
     folders.clear()
-
-
-def sweep_idle(idle_s: float = IDLE_TTL_S, now: float | None = None) -> int:
-    """Release the models of every store unused for ``idle_s`` seconds; returns how many were released."""
-    now = time.monotonic() if now is None else now
-    released = 0
-    for store in list(_STORES):
-        if store.holds_models() and now - store.last_used > idle_s:
-            store.release()
-            released += 1
-    return released
-
-
-def _start_sweeper() -> None:
-    """Start the daemon thread running :func:`sweep_idle` every :data:`SWEEP_EVERY_S` (once per process)."""
-    global _SWEEPER
-    with _SWEEPER_LOCK:
-        if _SWEEPER is not None:
-            return
-
-        def loop() -> None:
-            while True:
-                time.sleep(SWEEP_EVERY_S)
-                sweep_idle()
-
-        _SWEEPER = threading.Thread(target=loop, name="cnndemo-session-sweep", daemon=True)
-        _SWEEPER.start()
 
 
 @dataclass(eq=False)
@@ -104,13 +72,7 @@ class SessionModels:
         self._kept: list[Outcome | Kept] = []  # every outcome whose files this session owns
         self._folders: list[str] = []  # their folders (removed on release, or when this store is collected)
         self._lock = threading.Lock()
-        self.last_used = time.monotonic()
-        _STORES.add(self)
         weakref.finalize(self, _remove_folders, self._folders)
-
-    def touch(self) -> None:
-        """The session used its models now (keeps them from the idle sweep)."""
-        self.last_used = time.monotonic()
 
     def holds_models(self) -> bool:
         """Whether any model or checkpoint folder is kept."""
@@ -125,14 +87,11 @@ class SessionModels:
             old, self.latest = self.latest, outcome
             self._kept.append(outcome)
             self._folders.append(outcome.folder)
-        self.touch()
-        _start_sweeper()
         if old is not None and old not in self._in_use.values():
             self._drop(old)
 
     def use(self) -> Outcome | None:
         """Let the other tabs use the latest run (for its arch and dataset); None when there is none."""
-        self.touch()
         with self._lock:
             if self.latest is None:
                 return None
@@ -145,7 +104,7 @@ class SessionModels:
     def put(self, arch: str, dataset: str, model: nn.Module, meta: dict, folder: str | None = None) -> None:
         """Put ``model`` in use for ``arch`` on ``dataset`` in this session at once (a model taught in the labs).
 
-        It replaces what the session used for that pair; ``forget``, ``release`` and the idle sweep treat it like
+        It replaces what the session used for that pair; ``forget`` and ``release`` treat it like
         a used run (``folder``, if given, is deleted with it).
         """
         kept = Kept((arch, dataset), model, meta, folder)
@@ -155,8 +114,6 @@ class SessionModels:
             self._kept.append(kept)
             if folder:
                 self._folders.append(folder)
-        self.touch()
-        _start_sweeper()
         if previous is not None and previous is not self.latest:
             self._drop(previous)
 
@@ -170,8 +127,7 @@ class SessionModels:
         """(model, meta) the other tabs should use for ``arch`` on ``dataset``, or None (the pretrained one)."""
         outcome = self._in_use.get((arch, dataset))
         if outcome is not None:
-            self.touch()
-        return (outcome.model, outcome.meta) if outcome is not None else None
+            return (outcome.model, outcome.meta) if outcome is not None else None
 
     def __len__(self) -> int:
         return len(self._in_use)
