@@ -30,23 +30,20 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from benchmarks.loadtest.app_control import AppProcess  # noqa: E402
 
 CHROMIUM = os.environ.get("CHROMIUM") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
 SEVEN = [(0.25, 0.20), (0.72, 0.20), (0.62, 0.42), (0.50, 0.85)]
-APPS = {"(a) real app": [sys.executable, "app.py"],
-        "(b) bare: same canvas, no-op handler": [sys.executable, "benchmarks/bare_canvas_app.py"]}
+APPS = {"(a) real app": "app.py", "(b) bare: same canvas, no-op handler": "benchmarks/bare_canvas_app.py"}
 # In-page probes: the time of every answer (data-acked changes) and of the pen going down and up.
 PROBE = """() => {
   const root = document.querySelector('#canvas .cd-wrap');
@@ -58,40 +55,11 @@ PROBE = """() => {
 }"""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """One of APPS in a subprocess on a free port; ``seconds``: from start until the page answered 200."""
-
-    def __init__(self, cmd: list[str]):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        env = {**os.environ, "GRADIO_SERVER_PORT": str(self.port), "GRADIO_SERVER_NAME": "127.0.0.1",
-               "GRADIO_ANALYTICS_ENABLED": "False"}
-        t0 = time.perf_counter()
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{cmd} exited with {self.proc.returncode}")
-            try:
-                with urllib.request.urlopen(self.url, timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            time.sleep(0.02)
-        self.seconds = time.perf_counter() - t0
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+def Server(script: str) -> AppProcess:
+    """One of APPS on a free port; ``seconds``: from start until the page answered 200."""
+    server = AppProcess(script, env={"CNNDEMO_RUNS_PER_VISITOR": None}, poll=0.02)
+    server.seconds = server.startup_seconds
+    return server
 
 
 def one_round(browser, url: str, seconds: float) -> dict:

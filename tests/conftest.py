@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 import torch
 
 import cnndemo  # noqa: F401 - installs the torchvision compatibility shim first
+from benchmarks.loadtest.app_control import AppProcess, free_port  # noqa: F401 - free_port: for the tests
 from cnndemo.train.checkpoints import list_pretrained
 from cnndemo.catalog import CLASSES, MEAN_STD
 from cnndemo.data.fetch import verify
@@ -55,48 +51,13 @@ def random_zoo() -> ModelZoo:
     return zoo
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RunningApp:
-    """``python app.py`` in a subprocess on a free port; ``url``, ``startup_seconds``."""
+class RunningApp(AppProcess):
+    """``python app.py`` in a subprocess on a free port (the load test's server helper, with the app's own
+    defaults: one fine-tune per visitor); ``url``, ``startup_seconds``, ``log_tail()``."""
 
     def __init__(self, timeout: float | None = None):
-        timeout = timeout or float(os.environ.get("CNNDEMO_TEST_APP_TIMEOUT", "900"))
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        env = {**os.environ, "GRADIO_SERVER_PORT": str(self.port), "GRADIO_SERVER_NAME": "127.0.0.1",
-               "GRADIO_ANALYTICS_ENABLED": "False"}
-        t0 = time.perf_counter()
-        # The app's output goes to a file, not a pipe nobody reads (a full pipe would block the app).
-        self.log = tempfile.NamedTemporaryFile("w+", prefix="cnndemo-app-", suffix=".log", delete=False)
-        self.proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=self.log,
-                                     stderr=subprocess.STDOUT, text=True)
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"app exited with {self.proc.returncode}: {Path(self.log.name).read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(self.url, timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.perf_counter() - t0 > timeout:
-                self.stop()
-                raise RuntimeError(f"app did not serve {self.url} within {timeout} s")
-            time.sleep(0.1)
-        self.startup_seconds = time.perf_counter() - t0
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        super().__init__("app.py", env={"CNNDEMO_RUNS_PER_VISITOR": None},
+                         timeout=timeout or float(os.environ.get("CNNDEMO_TEST_APP_TIMEOUT", "900")))
 
 
 @pytest.fixture(scope="session")
@@ -107,3 +68,14 @@ def running_app():
     app = RunningApp()
     yield app
     app.stop()
+
+
+def wait_until(predicate, what: str, timeout: float, interval: float = 0.05, detail=None):
+    """Poll ``predicate`` until it returns something truthy (returned); fail naming ``what`` (and ``detail()``)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}" + (f" ({detail()})" if detail else ""))

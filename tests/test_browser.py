@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from cnndemo.train.checkpoints import list_pretrained
+from conftest import wait_until  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts"
@@ -43,15 +44,18 @@ def browser(running_app):  # the app first: it is the slow part to start
         b.close()
 
 
+def _image_rendered(page, selector: str, timeout: float = 300) -> dict:
+    """Wait until an <img> inside ``selector`` has loaded; return its natural size and src (used by the other
+    browser tests too)."""
+    probe = """(sel) => { const img = document.querySelector(sel + ' img');
+                 return img && img.complete ? {w: img.naturalWidth, h: img.naturalHeight, src: img.src} : null; }"""
+    return wait_until(lambda: (lambda info: info if info and info["w"] > 0 else None)(page.evaluate(probe, selector)),
+                      f"an image rendered in {selector}", timeout, interval=0.2)
+
+
 def wait_for(predicate, what: str, timeout: float = WAIT, page=None):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    seen = f" (canvas {state(page)}, label {label(page)!r})" if page is not None else ""
-    raise AssertionError(f"timed out waiting for {what}{seen}")
+    detail = (lambda: f"canvas {state(page)}, label {label(page)!r}") if page is not None else None
+    return wait_until(predicate, what, timeout, detail=detail)
 
 
 def state(page) -> dict:

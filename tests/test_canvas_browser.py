@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from cnndemo.train.checkpoints import list_pretrained
+from conftest import wait_until  # noqa: E402
 
 CHROMIUM = os.environ.get("CHROMIUM") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -103,13 +104,7 @@ def label(page) -> str:
 
 
 def wait_for(predicate, what: str, timeout: float = WAIT):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_until(predicate, what, timeout)
 
 
 def settled(page) -> str:

@@ -7,7 +7,6 @@ Needs Debian's ``chromium`` at /usr/bin/chromium (or $CHROMIUM) and the MNIST ch
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -15,19 +14,14 @@ import pytest
 from cnndemo.train.checkpoints import list_pretrained
 
 from test_browser import ARTIFACTS, _image_rendered, browser  # noqa: F401 - the shared Chromium fixture
+from conftest import wait_until  # noqa: E402
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "mnist" / "7_7_0000.png"
 NUMBER = re.compile(r"\d")
 
 
 def _wait(fn, what: str, timeout: float = 300):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_until(fn, what, timeout, interval=0.2)
 
 
 def _src(page, selector: str) -> str | None:

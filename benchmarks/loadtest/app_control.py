@@ -47,7 +47,8 @@ class AppProcess:
     """
 
     def __init__(self, script: str | list[str] = "app.py", env: dict[str, str | None] | None = None,
-                 timeout: float = 300.0):
+                 timeout: float = 300.0, poll: float = 0.1):
+        self.poll = poll  # how often the page is tried while starting (start-up timing resolution)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         full = {**os.environ, "GRADIO_SERVER_PORT": str(self.port), "GRADIO_SERVER_NAME": "127.0.0.1",
@@ -83,7 +84,7 @@ class AppProcess:
                 pass
             if time.perf_counter() - t0 > timeout:
                 raise RuntimeError(f"{self.url} not served within {timeout:.0f} s:\n{self.log_tail()}")
-            time.sleep(0.1)
+            time.sleep(self.poll)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
