@@ -88,31 +88,26 @@ def oversize_upload(ctx: Ctx) -> Reply:
     return Reply(r.status_code == 200, f"HTTP {r.status_code}: {r.text[:300]}", None, time.perf_counter() - t0)
 
 
-def many_layers(ctx: Ctx) -> Reply:
-    """A canvas (ImageEditor) value with 300 layers of 256 x 256, sent to the input panel's event."""
-    from PIL import Image
-
-    path = ctx.folder / "layer.png"
-    Image.open(DIGIT).convert("RGBA").resize((256, 256)).save(path)
-    server_path = rawhttp.upload(ctx.url, "layer.png", path.read_bytes()).json()[0]
-    canvas = {"background": None, "layers": [file_data(server_path)] * 300, "composite": None}
-    return rawhttp.queue_join(ctx.url, rawhttp.dependency_id(ctx.url, "show_input"), [canvas, None, "canvas", "mnist"])
-
-
-def canvas(layers: int = 1, side: int = 256, url: bool = False) -> Callable[[Ctx], Reply]:
-    """A canvas value with ``layers`` layers of ``side`` x ``side`` (or a URL as its layer), sent to the input panel."""
+def drawing(payload: str | Callable[[], str]) -> Callable[[Ctx], Reply]:
+    """A crafted payload for the live canvas's event (``draw``), the browser's way; the other inputs are left to
+    the session (states) or empty: the payload is checked before anything else is read."""
 
     def send(ctx: Ctx) -> Reply:
-        from PIL import Image
-
-        path = ctx.folder / f"layer{side}.png"
-        Image.open(DIGIT).convert("RGBA").resize((side, side)).save(path)
-        server_path = rawhttp.upload(ctx.url, path.name, path.read_bytes()).json()[0]
-        layer = file_data("http://127.0.0.1:9/layer.png", "http://127.0.0.1:9/layer.png") if url else file_data(server_path)
-        value = {"background": None, "layers": [layer] * layers, "composite": None}
-        return rawhttp.queue_join(ctx.url, rawhttp.dependency_id(ctx.url, "show_input"), [value, None, "canvas", "mnist"])
+        dep = rawhttp.dependency(ctx.url, "draw")
+        value = payload() if callable(payload) else payload
+        return rawhttp.queue_join(ctx.url, dep["id"], [value] + [None] * (len(dep["inputs"]) - 1))
 
     return send
+
+
+def _payload(**changes) -> str:
+    """A well-formed 8 x 8 crop payload with ``changes`` applied."""
+    import base64
+    import json
+
+    body = {"v": 1, "seq": 1, "final": True, "w": 112, "h": 112, "x": 50, "y": 50, "cw": 8, "ch": 8,
+            "alpha": base64.b64encode(bytes(64)).decode()}
+    return json.dumps({**body, **changes})
 
 
 def finetune(*changes: tuple[int, object]) -> Callable[[Ctx], Reply]:
@@ -200,10 +195,12 @@ CATALOGUE: list[Fault] = [
           r"file|image"),
     Fault("image_as_nan", "payloads", raw("classify", b'{"data": [NaN, "residual_net", "mnist"]}'),
           r"file|image"),
-    Fault("canvas_with_300_layers", "payloads", many_layers, r"layer"),
-    Fault("canvas_with_2_layers", "payloads", canvas(layers=2), r"2 layers.*at most 1"),
-    Fault("canvas_4096_pixels_wide", "payloads", canvas(side=4096), r"too large"),
-    Fault("canvas_layer_is_a_url", "payloads", canvas(url=True), r"URL|link"),
+    Fault("canvas_payload_of_1_mb", "payloads", drawing("x" * 1_000_000), r"too large"),
+    Fault("canvas_payload_is_a_url", "payloads", drawing("http://127.0.0.1:9/drawing.png"), r"not JSON"),
+    Fault("canvas_4096_pixels_wide", "payloads", drawing(lambda: _payload(w=4096)), r"'w' must be an integer in \[1, 256\]"),
+    Fault("canvas_crop_bigger_than_its_data", "payloads", drawing(lambda: _payload(cw=200, ch=200)),
+          r"crop|base64 characters|must be an integer"),
+    Fault("canvas_unknown_keys", "payloads", drawing(lambda: _payload(layers=[1] * 300)), r"unknown keys"),
     # ---------------------------------------------------------------- arguments (gradio_client)
     Fault("unknown_arch", "arguments", predict("/classify", DIGIT, "alexnet", "mnist"), r"alexnet.*vgg11"),
     Fault("unknown_dataset", "arguments", predict("/classify", DIGIT, "vgg11", "cifar10"), r"cifar10.*mnist"),

@@ -91,14 +91,19 @@ def call(base: str, api: str, body: bytes | dict) -> Reply:
     return Reply(True, "", last, seconds)
 
 
-def dependency_id(base: str, api_name: str) -> int:
-    """The ``fn_index`` of the event named ``api_name`` in the app's ``/config``."""
+def dependency(base: str, api_name: str) -> dict:
+    """The event named ``api_name`` in the app's ``/config`` (its ``id`` is the ``fn_index``)."""
     with httpx.Client(timeout=TIMEOUT) as h:
         config = h.get(f"{_loopback(base)}/config").json()
     for dep in config["dependencies"]:
         if dep.get("api_name") == api_name:
-            return dep["id"]
+            return dep
     raise LookupError(f"no event named {api_name!r} in the app's config")
+
+
+def dependency_id(base: str, api_name: str) -> int:
+    """The ``fn_index`` of the event named ``api_name`` in the app's ``/config``."""
+    return dependency(base, api_name)["id"]
 
 
 def queue_join(base: str, fn_index: int, data: list) -> Reply:

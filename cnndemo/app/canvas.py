@@ -102,8 +102,9 @@ def on_draw(canvas: gr.HTML, fn: Callable[..., Any], outputs: Sequence[gr.compon
     ``alpha`` is :func:`cnndemo.data.canvas.decode_canvas`'s array (uint8 ``side`` x ``side``, ink
     = 255) or None for a blank canvas; ``fn`` returns one value per output (a tuple for several) or a
     ``{component: value}`` dict of some of ``outputs`` (it may set the canvas's ``answer``, a line shown
-    on the canvas, with ``{canvas: gr.update(answer=...)}``). A malformed payload shows a warning and
-    leaves the outputs as they are. This is the canvas's only event. Returns it.
+    on the canvas, with ``{canvas: gr.update(answer=...)}``). A malformed payload is refused with a clear
+    error before anything is decoded and leaves the outputs as they are. This is the canvas's only event
+    (private, named ``draw`` so the fault test can reach it over HTTP). Returns it.
     """
     last = gr.State(0)
     n = len(outputs)
@@ -112,9 +113,8 @@ def on_draw(canvas: gr.HTML, fn: Callable[..., Any], outputs: Sequence[gr.compon
         try:
             seq = payload_seq(payload)
             alpha = decode_canvas(payload)
-        except ValueError as exc:
-            gr.Warning(f"The drawing could not be read: {exc}")
-            return gr.skip()
+        except ValueError as exc:  # only a tampered or broken client sends one
+            raise gr.Error(f"The drawing could not be read: {exc}") from None
         if seq and seq <= (last_seq or 0):  # older than what this session has answered: skip it
             return {canvas: gr.update(ack=last_seq)}
         result = fn(alpha, *extra)
@@ -126,4 +126,4 @@ def on_draw(canvas: gr.HTML, fn: Callable[..., Any], outputs: Sequence[gr.compon
     return canvas.change(handle, inputs=[canvas, last, *inputs], outputs=[*outputs, canvas, last],
                          trigger_mode="always_last", show_progress="hidden", queue=True,
                          concurrency_limit=concurrency_limit, concurrency_id=concurrency_id,
-                         api_visibility="private")
+                         api_name="draw", api_visibility="private")
