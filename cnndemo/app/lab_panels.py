@@ -52,19 +52,18 @@ def build_bottleneck_panel(tab: catalog.Tab, arch: Any, module: Any) -> None:
     archs = [a for a in tab.archs if a in bottleneck_archs()]
     if not archs:
         return
-    for a in bottleneck_archs():  # build each model once now (a fraction of a second): answers come from the cache
-        module_names(a)
     variants = [v for v in catalog.VARIANTS.values() if v.arch in archs]
-    table0, chart0, report0 = bottleneck_panel(archs[0], "", False)
-    with gr.Accordion("Bottleneck calculator: what the 1x1 convolutions save", open=False, elem_id="bottleneck"):
+    # Filled when opened, never while the app starts (building the models and a forward pass cost start-up time).
+    with gr.Accordion("Bottleneck calculator: what the 1x1 convolutions save", open=False,
+                      elem_id="bottleneck") as accordion:
         gr.Markdown(BOTTLENECK_INTRO)
         variant = gr.Checkbox(False, label=f"Show {variants[0].title} instead" if variants else "",
                               visible=bool(variants), elem_id="bottleneck-variant")
-        table = gr.HTML(table0, elem_id="bottleneck-table")
-        chart = gr.Plot(chart0, show_label=False, format="png", elem_id="bottleneck-chart")
+        table = gr.HTML(elem_id="bottleneck-table")
+        chart = gr.Plot(show_label=False, format="png", elem_id="bottleneck-chart")
         with gr.Accordion("The numbers as JSON (what /bottleneck returns)", open=False):
-            report = gr.JSON(report0, elem_id="bottleneck-json")
-    gr.on([arch.change, module.change, variant.change], bottleneck_panel, [arch, module, variant],
+            report = gr.JSON(elem_id="bottleneck-json")
+    gr.on([accordion.expand, arch.change, module.change, variant.change], bottleneck_panel, [arch, module, variant],
           [table, chart, report], api_visibility="private", show_progress="hidden", trigger_mode="always_last")
     with gr.Column(visible=False):  # the API endpoint takes any model with Inception modules, by name
         name, mod, out = gr.Textbox(label="arch"), gr.Textbox(label="module"), gr.JSON(label="bottleneck")

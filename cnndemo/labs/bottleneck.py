@@ -51,12 +51,10 @@ def title(name: str) -> str:
     return catalog.VARIANTS[name].title if name in catalog.VARIANTS else catalog.arch(name).title
 
 
-@lru_cache(maxsize=None)
 def _has_inception(name: str) -> bool:
-    arch, config, _ = _model_spec(name)
-    with torch.device("meta"):  # structure only: no memory, no initialisation cost
-        model = build_model(arch, 0.0, 1.0, config)
-    return bool(inception_modules(model))
+    """From the catalog alone (no model is built): the models shown in a tab whose kind is "inception"."""
+    arch = catalog.VARIANTS[name].arch if name in catalog.VARIANTS else name
+    return catalog.TABS[catalog.arch(arch).tab].kind == "inception"
 
 
 def bottleneck_archs() -> list[str]:
