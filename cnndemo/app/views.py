@@ -139,7 +139,7 @@ def network_view(zoo: ModelZoo, source: Any, arch: str, dataset: str, layer: str
         fm = next(iter(result.features.values()))
         c, h, w = fm.maps.shape
         view.layer = fm.layer.name
-        view.grid = render.channel_grid(fm.maps, max_channels=max_channels, cols=8, cell=88)
+        view.grid = render.channel_grid(fm.maps, max_channels=max_channels, cols=8, cell=64)
         view.caption = (f"**{fm.layer.label}**: {c} channels of {h}x{w}; showing the {min(c, max_channels)} strongest, "
                         f"each labelled with its channel index and max activation.")
     if result.inception is not None:
@@ -150,7 +150,7 @@ def network_view(zoo: ModelZoo, source: Any, arch: str, dataset: str, layer: str
 
 
 def _branches(view: InceptionView) -> tuple[list[Image.Image], str]:
-    grids = [render.channel_grid(b.maps, max_channels=32, cols=4, cell=56, title=f"{b.label}: {b.channels} ch")
+    grids = [render.channel_grid(b.maps, max_channels=32, cols=4, cell=44, title=f"{b.label}: {b.channels} ch")
              for b in view.branches]
     rows = "\n".join(f"| {b.label} | {b.channels} | {b.energy_share:.0%} |" for b in view.branches)
     total = " + ".join(str(b.channels) for b in view.branches)

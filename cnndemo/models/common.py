@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import torch
@@ -97,14 +98,24 @@ class VisualLayer:
     label: str
 
 
+_LISTINGS: "weakref.WeakKeyDictionary[nn.Module, tuple[VisualLayer, ...]]" = weakref.WeakKeyDictionary()
+
+
 def visual_layers(model: nn.Module) -> list[VisualLayer]:
     """List, in forward order, the layers whose outputs are worth visualising.
 
     Modules opt in with a ``visual_kind`` class attribute; a bare ``nn.Conv2d`` counts as
     ``conv``. What sits inside a conv unit, an Inception module or a residual block is left
     out: it is shown through its module (the Inception branches are listed right after
-    their module instead).
+    their module instead). Cached per model (the live canvas asks several times a second;
+    walking GoogLeNet's module tree costs milliseconds); the cache never keeps a model alive.
     """
+    if model not in _LISTINGS:
+        _LISTINGS[model] = tuple(_list_visual_layers(model))
+    return list(_LISTINGS[model])
+
+
+def _list_visual_layers(model: nn.Module) -> list[VisualLayer]:
     out: list[VisualLayer] = []
     containers: list[str] = []
     for name, module in model.named_modules():
