@@ -35,7 +35,7 @@ from cnndemo.app.lab_panels import bottleneck_panel  # noqa: E402
 from cnndemo.app.labs_tab import _gradient_events, _teach_events  # noqa: E402
 from cnndemo.app.zoo import ModelZoo  # noqa: E402
 from cnndemo.finetune.store import SessionModels  # noqa: E402
-from cnndemo.labs.bottleneck import bottleneck, bottleneck_archs, module_names  # noqa: E402
+from cnndemo.labs.bottleneck import bottleneck_archs, module_names  # noqa: E402
 from cnndemo.labs.gradient_flow import LabSpec  # noqa: E402
 from cnndemo.labs.teach import DATASET  # noqa: E402
 from labs_hand import write_hand  # noqa: E402

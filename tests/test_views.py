@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import types
 
 import gradio as gr
@@ -15,7 +14,6 @@ from cnndemo.app import api, input_panel, layout, network_tab, serving, views
 from cnndemo.app.zoo import MissingModel, ModelZoo
 from cnndemo.catalog import CLASSES, MEAN_STD
 from cnndemo.data.canvas import encode_canvas
-from cnndemo.data.decode import InputError
 from cnndemo.finetune.store import Outcome, SessionModels
 from cnndemo.models import build_model
 

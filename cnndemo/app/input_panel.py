@@ -97,20 +97,14 @@ def wire_inputs(zoo: ModelZoo, panel: InputPanel, tabs: Sequence[NetworkTab], sh
 
     def on_upload(upload, canvas, dataset, active, session, *ctl):
         source = "upload" if upload else "canvas"
-        try:
-            value = current_source(canvas, upload, source)
-        except InputError:
-            value = None
+        value = current_source(canvas, upload, source)
         out = panel_values(zoo, tabs, shown, value, source, dataset, active, session, ctl)
         answer = "" if upload else answer_line(tabs, out, active, ctl)
         return {panel.source: source, input_tabs: gr.Tabs(selected="upload") if upload else gr.skip(),
                 panel.canvas: gr.update(answer=answer), panel.session: session, **out}
 
     def on_dataset(canvas, upload, source, dataset, active, session, *ctl):
-        try:
-            value = current_source(canvas, upload, source)
-        except InputError:
-            value = None
+        value = current_source(canvas, upload, source)
         out = panel_values(zoo, tabs, shown, value, source, dataset, active, session, ctl)
         answer = "" if source == "upload" and upload else answer_line(tabs, out, active, ctl)
         return {panel.canvas: gr.update(answer=answer), panel.session: session, **out}

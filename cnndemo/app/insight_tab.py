@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +28,7 @@ from cnndemo.app.insight_api import build_insight_api
 from cnndemo.app.network_tab import InputPanel, current_source
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.decode import BlankInput, InputError
-from cnndemo.insight.attribution import METHOD_TITLES, METHODS, captum_attr, default_gradcam_layer
+from cnndemo.insight.attribution import METHOD_TITLES, METHODS, default_gradcam_layer
 from cnndemo.insight.mistakes import load_mistakes
 from cnndemo.insight.receptive_field import prepare_fields, resolve_layer, stacked_3x3, unit_at
 from cnndemo.insight.render import SCALE, confusion_image
@@ -132,19 +130,6 @@ def _standalone_panel() -> InputPanel:
     return InputPanel(gr.State(None), upload, gr.State("upload"), dataset, gr.State(TAB_ID), gr.State(None))
 
 
-def warm_up(delay: float = 3.0) -> None:
-    """Import Captum in a daemon thread after ``delay`` s, so the first explanation does not wait for it."""
-
-    def work() -> None:
-        time.sleep(delay)
-        try:
-            captum_attr()
-        except Exception:  # noqa: BLE001 - best effort; a real request reports its own error
-            pass
-
-    threading.Thread(target=work, name="cnndemo-insight-warm-up", daemon=True).start()
-
-
 def build_insight_tab(zoo: ModelZoo, panel: InputPanel | None = None) -> InsightTab:
     """The "Why?" tab (inside ``gr.Tabs``) over ``panel``'s current input, and the four API endpoints."""
     archs = [(a.title, a.name) for a in catalog.ARCHITECTURES.values()]
@@ -219,17 +204,11 @@ def build_insight_tab(zoo: ModelZoo, panel: InputPanel | None = None) -> Insight
                 f"**{info['total_misclassified']}** wrong; page {info['page']} of {info['pages']}, most confident first.")
         return confusion_image(load_mistakes(a, ds).confusion, info["classes"]), items, text, (a, ds, info["items"])
 
-    def _value(canvas, upload, source):
-        try:
-            return panel_input(canvas, upload, source)
-        except InputError:
-            return None
-
     def refresh_why(canvas, upload, source, ds, active, a, m, t, cam, rfl, r, c, session):
         """Everything from the current input; mid-stroke only the cheap comparison."""
         if active != TAB_ID:
             return gr.skip()  # hidden tabs compute nothing
-        value = _value(canvas, upload, source)
+        value = panel_input(canvas, upload, source)
         out = {compare_md: compare(value, ds, session)}
         if source == "upload" or pen_up(canvas):
             out.update(zip((sal_img, sal_md), saliency(value, ds, a, m, t, cam, session)))
@@ -249,10 +228,10 @@ def build_insight_tab(zoo: ModelZoo, panel: InputPanel | None = None) -> Insight
         return run
 
     def saliency_ui(canvas, upload, source, ds, a, m, t, layer, session):
-        return saliency(_value(canvas, upload, source), ds, a, m, t, layer, session)
+        return saliency(panel_input(canvas, upload, source), ds, a, m, t, layer, session)
 
     def receptive_ui(canvas, upload, source, ds, a, layer, r, c, session):
-        return receptive(_value(canvas, upload, source), ds, a, layer, r, c, session)
+        return receptive(panel_input(canvas, upload, source), ds, a, layer, r, c, session)
 
     def rf_click(canvas, upload, source, ds, a, layer, session, evt: gr.SelectData):
         model = zoo.resolve(a, ds, session)[0]
@@ -289,6 +268,5 @@ def build_insight_tab(zoo: ModelZoo, panel: InputPanel | None = None) -> Insight
         gr.on([panel.upload.change], **insight.event)
     with tab:  # hidden API components live in this tab (a gr.Tabs holds only tabs)
         build_insight_api(zoo)
-    warm_up()
     return insight
 

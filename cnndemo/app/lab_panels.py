@@ -7,7 +7,6 @@ Also registers ``/bottleneck(arch, module)`` (JSON). Handlers are plain function
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import gradio as gr
@@ -19,7 +18,7 @@ from cnndemo.app.zoo import ModelZoo
 from cnndemo.finetune.store import SessionModels
 from cnndemo.inspection.analysis import first_conv_kernels
 from cnndemo.inspection.render import kernel_grid
-from cnndemo.labs.bottleneck import bottleneck, bottleneck_archs, module_names
+from cnndemo.labs.bottleneck import bottleneck, bottleneck_archs
 
 BOTTLENECK_INTRO = """An Inception module puts a cheap 1x1 convolution in front of its 3x3 and 5x5 kernels to cut the
 channels first. Here is what that saves, branch by branch, for the module selected above: the cost *with* the 1x1

@@ -28,6 +28,7 @@ from cnndemo.app.labs_tab import build_labs_tab
 from cnndemo.app.network_tab import InputPanel, build_network_tab
 from cnndemo.app.serving import DELETE_CACHE, STATE_SESSION_CAPACITY, app_kwargs, configure_queue
 from cnndemo.app.insight_tab import build_insight_tab
+from cnndemo.insight.attribution import captum_attr
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.decode import MAX_UPLOAD_BYTES
 from cnndemo.finetune.store import SESSION_TTL_S, SessionModels
@@ -70,8 +71,8 @@ def get_models() -> ModelZoo:
 
 
 def warm_up(zoo: ModelZoo, delay: float = 2.0) -> threading.Thread:
-    """In a background thread, after ``delay`` s: import matplotlib, run every model once and build the
-    torchinfo summaries, so the first visitor does not pay for them. Start-up itself does not wait.
+    """In a background thread, after ``delay`` s: import matplotlib, run every model once, build the torchinfo
+    summaries and import Captum (the Why? tab's attribution), so the first visitor does not pay for them. Start-up itself does not wait.
 
     At interpreter exit the thread is asked to stop and joined (a thread still inside torch when
     Python shuts down aborts the process)."""
@@ -86,6 +87,7 @@ def warm_up(zoo: ModelZoo, delay: float = 2.0) -> threading.Thread:
             render.lut(render.SEQUENTIAL), render.lut(render.DIVERGING)
             steps = [functools.partial(analyse, zoo.get(a, d)[0], blank) for a, d in zoo.available]
             steps += [functools.partial(views.architecture, zoo, a) for a in dict.fromkeys(a for a, _ in zoo.available)]
+            steps.append(captum_attr)
             for step in steps:
                 if stop.is_set():
                     return

@@ -40,10 +40,15 @@ class InputPanel:
 def current_source(canvas: Any, upload: Any, source: str) -> Any:
     """The input the user means: the upload when ``source == "upload"``, else the drawing (the canvas payload
     decoded to black ink on transparent RGBA, None when blank; other canvas values pass through).
-    A malformed payload raises :class:`InputError`."""
+    A malformed payload counts as blank here: the canvas's own event is the one that refuses it, with a message."""
     if source == "upload" and upload:
         return upload
-    return canvas_ink(canvas) if isinstance(canvas, str) else canvas
+    if not isinstance(canvas, str):
+        return canvas
+    try:
+        return canvas_ink(canvas)
+    except InputError:
+        return None
 
 
 @dataclass
@@ -201,10 +206,7 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
     def refresh(canvas, upload, source, dataset, arch_name, layer_name, module_name, session, active):
         if active != tab.id:
             return gr.skip()  # hidden tabs compute nothing (an empty dict would fail Gradio's output count check)
-        try:
-            value = current_source(canvas, upload, source)
-        except InputError:
-            value = None  # a malformed payload: the canvas event has already said so
+        value = current_source(canvas, upload, source)
         out = refresh_values(zoo, t, value, dataset, arch_name, layer_name, module_name, session)
         drawing = not (source == "upload" and upload)
         return {**out, panel.canvas: gr.update(answer=answer_text(arch_name, out[t.label]) if drawing else "")}

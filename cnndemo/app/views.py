@@ -13,8 +13,6 @@ from __future__ import annotations
 import platform
 import shutil
 import subprocess
-import threading
-import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +27,7 @@ from cnndemo.data.framing import Prepared, prepare
 from cnndemo.finetune.store import SessionModels
 from cnndemo.inspection import render
 from cnndemo.inspection.analysis import (Analysis, InceptionView, ResidualView, analyse, inception_modules,
-                                         layer_shapes, model_summary, residual_modules)
+                                         model_summary, residual_modules)
 from cnndemo.models import short_name, visual_layers
 
 DEFAULT_DATASET = next(iter(catalog.DATASETS))
@@ -197,17 +195,11 @@ def residual_view(zoo: ModelZoo, source: Any, arch: str, dataset: str, session: 
 
 # --------------------------------------------------------------------------- architecture and device
 
-_SUMMARY_LOCK = threading.Lock()
-_SUMMARIES: "weakref.WeakKeyDictionary[nn.Module, str]" = weakref.WeakKeyDictionary()  # never keeps a model alive
-
-
-def _summary(model: nn.Module) -> str:
-    if model in _SUMMARIES:
-        return _SUMMARIES[model]
+def _summary_text(model: nn.Module) -> str:
+    """torchinfo's table for the model (computed once per model by ``model_summary``), with readable units."""
     text = str(model_summary(model))
     for unit, short in (("Units.GIGABYTES", "G"), ("Units.MEGABYTES", "M"), ("Units.KILOBYTES", "K"), ("Units.NONE", "")):
         text = text.replace(unit, short)
-    _SUMMARIES[model] = text
     return text
 
 
@@ -219,8 +211,7 @@ def architecture(zoo: ModelZoo, arch: str, dataset: str = DEFAULT_DATASET, sessi
         model = _any_model(zoo, arch, dataset)
     if model is None:
         return f"No checkpoint of {catalog.arch(arch).title} is loaded."
-    with _SUMMARY_LOCK:
-        return _summary(model)
+    return _summary_text(model)
 
 
 def explanation(zoo: ModelZoo, arch: str, dataset: str = DEFAULT_DATASET) -> str:

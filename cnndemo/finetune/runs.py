@@ -10,7 +10,6 @@ import itertools
 import os
 import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path

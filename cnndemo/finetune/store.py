@@ -74,10 +74,6 @@ class SessionModels:
         self._lock = threading.Lock()
         weakref.finalize(self, _remove_folders, self._folders)
 
-    def holds_models(self) -> bool:
-        """Whether any model or checkpoint folder is kept."""
-        return bool(self._kept or self._in_use or self.latest is not None)
-
     def __deepcopy__(self, memo: dict) -> "SessionModels":
         return SessionModels()  # gr.State copies its initial value per session: start empty
 
