@@ -148,7 +148,7 @@ def network_view(zoo: ModelZoo, source: Any, arch: str, dataset: str, layer: str
 
 
 def _branches(view: InceptionView) -> tuple[list[Image.Image], str]:
-    grids = [render.channel_grid(b.maps, max_channels=32, cols=4, cell=44, title=f"{b.label}: {b.channels} ch")
+    grids = [render.channel_grid(b.maps, max_channels=32, cols=4, cell=56, title=f"{b.label}: {b.channels} ch")
              for b in view.branches]
     rows = "\n".join(f"| {b.label} | {b.channels} | {b.energy_share:.0%} |" for b in view.branches)
     total = " + ".join(str(b.channels) for b in view.branches)
