@@ -1,83 +1,30 @@
-"""Pictures of activations: crisp channel grids and heat maps as PIL images (PNG-ready).
+"""Pictures of activations: crisp channel grids, residual rows and kernels as PIL images (PNG-ready).
 
-Activations are mapped through a matplotlib colormap (a 256-entry lookup table; no pyplot)
-and upscaled with nearest-neighbour so every activation stays a sharp square.
+Activations are mapped through a matplotlib colormap (a lookup table; no pyplot) and upscaled with
+nearest-neighbour so every activation stays a sharp square. The pictures the live canvas redraws on every update
+(channel grids, residual rows, the framed input) are palette or greyscale images: see
+:mod:`cnndemo.inspection.palette` for why.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
+
+from cnndemo.inspection.palette import (
+    BACKGROUND,
+    MUTED,
+    PNG_LEVEL,
+    TEXT,
+    Sheet,
+    font,
+    lut,
+    text_shades,
+)
 
 SEQUENTIAL = "magma"  # for non-negative activations (after ReLU)
 DIVERGING = "RdBu_r"  # for signed values (F(x), convs without ReLU): red > 0, blue < 0
-BACKGROUND = (248, 250, 252)
-TEXT = (30, 41, 59)
-MUTED = (100, 116, 139)
-
-
-@lru_cache(maxsize=8)
-def lut(name: str) -> np.ndarray:
-    """256 x 3 uint8 colour table of the matplotlib colormap ``name``."""
-    from matplotlib import colormaps  # imported on first use: keeps start-up fast
-
-    return (colormaps[name](np.linspace(0, 1, 256))[:, :3] * 255).round().astype(np.uint8)
-
-
-@lru_cache(maxsize=8)
-def font(size: int = 11) -> ImageFont.ImageFont:
-    """A small TrueType font (DejaVu Sans if present, else Pillow's default)."""
-    for name in ("DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"):
-        try:
-            return ImageFont.truetype(name, size)
-        except OSError:
-            continue
-    try:
-        return ImageFont.load_default(size)
-    except TypeError:  # Pillow < 10.1
-        return ImageFont.load_default()
-
-
-PNG_LEVEL = 1  # zlib level for the pictures' PNGs: 40% less encoding time than the default 6, ~15% bigger files
-
-
-def png_ready(canvas: np.ndarray) -> Image.Image:
-    """The RGB array as a PIL image whose ``save(..., "png")`` (Gradio's, too) uses :data:`PNG_LEVEL` (Pillow reads
-    save parameters from ``Image.encoderinfo``): pictures are re-encoded several times a second while drawing."""
-    im = Image.fromarray(canvas)
-    im.encoderinfo = {"compress_level": PNG_LEVEL}
-    return im
-
-
-@lru_cache(maxsize=2048)
-def _glyph(ch: str, size: int) -> tuple[np.ndarray, float]:
-    """(coverage in [0, 1] of ``ch`` drawn at the origin of a line-high cell, advance width) at ``size``."""
-    f = font(size)
-    ascent, descent = f.getmetrics() if hasattr(f, "getmetrics") else (size, size // 4)
-    advance = float(f.getlength(ch)) if hasattr(f, "getlength") else float(size // 2)
-    cell = Image.new("L", (int(advance) + 3, ascent + descent), 0)
-    ImageDraw.Draw(cell).text((0, 0), ch, fill=255, font=f)
-    return np.asarray(cell, np.float32) / 255, advance
-
-
-def draw_text(canvas: np.ndarray, xy: tuple[int, int], text: str, fill: tuple[int, int, int], size: int) -> None:
-    """Draw ``text`` onto an H x W x 3 uint8 array in place, from cached glyphs (what ``ImageDraw.text`` draws, up to
-    kerning, without rasterising the font on every call: the live canvas relabels dozens of channels per update)."""
-    x, y = float(xy[0]), int(xy[1])
-    colour = np.asarray(fill, np.float32)
-    for ch in text:
-        mask, advance = _glyph(ch, size)
-        x0 = int(round(x))
-        h = min(mask.shape[0], canvas.shape[0] - y)
-        w = min(mask.shape[1], canvas.shape[1] - x0)
-        if h > 0 and w > 0 and x0 >= 0 and y >= 0 and ch != " ":
-            a = mask[:h, :w, None]
-            region = canvas[y : y + h, x0 : x0 + w]
-            region[:] = (region * (1 - a) + colour * a).round().astype(np.uint8)
-        x += advance
 
 
 def colorize(a: np.ndarray, cmap: str = SEQUENTIAL) -> np.ndarray:
@@ -122,13 +69,14 @@ def channel_grid(
 
     Each channel is scaled by its own peak, but never by less than a quarter of the layer's
     peak, so near-dead channels look dark instead of showing amplified noise. Signed maps use
-    a diverging colormap centred on zero.
+    a diverging colormap centred on zero. Drawn as a palette image (:mod:`cnndemo.inspection.palette`), all
+    channels coloured and enlarged in one array operation.
     """
     a = _as_numpy(maps)
     if a.ndim == 2:
         a = a[None]
     order = (strongest_first(a) if strongest else list(range(len(a))))[:max_channels]
-    signed = bool(a.min() < 0)
+    signed = bool(a.min() < 0) if a.size else False
     cmap = DIVERGING if signed else SEQUENTIAL
     layer_peak = float(np.abs(a).max()) if a.size else 0.0
     factor = max(1, cell // max(a.shape[1], a.shape[2]))
@@ -136,37 +84,36 @@ def channel_grid(
     label_h, gap, top = 15, 6, (22 if title else 4)
     cols = max(1, min(cols, len(order)))
     rows = max(1, -(-len(order) // cols))
-    width = cols * cw + (cols + 1) * gap
-    height = top + rows * (ch + label_h + gap) + gap
-    canvas = np.empty((height, width, 3), np.uint8)
-    canvas[:] = BACKGROUND
-    labels = []
+    sheet = Sheet(top + rows * (ch + label_h + gap) + gap, cols * cw + (cols + 1) * gap, (cmap,))
+    chosen = a[order]
+    peaks = np.abs(chosen).reshape(len(order), -1).max(1) if order else np.zeros(0, np.float32)
+    scales = np.maximum(peaks, 0.25 * layer_peak)[:, None, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = np.where(scales > 0, 0.5 + chosen / (2 * scales) if signed else chosen / scales, 0.5 if signed else 0.0)
+    tiles = upscale_stack(sheet.indices(values, cmap), factor)
+    maxima = chosen.reshape(len(order), -1).max(1) if order else []
     for k, c in enumerate(order):
         r, q = divmod(k, cols)
         y, x = top + r * (ch + label_h + gap), gap + q * (cw + gap)
-        peak = float(np.abs(a[c]).max())
-        tile = colorize(normalise(a[c], max(peak, 0.25 * layer_peak), signed), cmap)
-        canvas[y : y + ch, x : x + cw] = upscale(tile, factor)
-        labels.append((x, y + ch + 1, f"#{c}  {float(a[c].max()):.2f}"))
-    for x, y, text in labels:
-        draw_text(canvas, (x, y), text, MUTED, 10)
+        sheet.paste(y, x, tiles[k])
+        sheet.text((x, y + ch + 1), f"#{c}  {float(maxima[k]):.2f}", MUTED, 10)
     if title:
-        draw_text(canvas, (gap, 4), title, TEXT, 13)
-    return png_ready(canvas)
+        sheet.text((gap, 4), title, TEXT, 13)
+    return sheet.image()
+
+
+def upscale_stack(tiles: np.ndarray, factor: int) -> np.ndarray:
+    """Nearest-neighbour upscaling of N x H x W tiles by an integer ``factor``."""
+    return tiles.repeat(factor, axis=1).repeat(factor, axis=2) if factor > 1 else tiles
 
 
 def input_image(a: np.ndarray | torch.Tensor, factor: int = 8) -> Image.Image:
-    """The 28 x 28 model input as a crisp grey image (white on black, like the dataset)."""
+    """The 28 x 28 model input as a crisp greyscale image (white on black, like the dataset)."""
     a = _as_numpy(a).squeeze()
-    g = np.clip(a * 255 if a.max() <= 1.0 else a, 0, 255).astype(np.uint8)
-    return png_ready(upscale(np.stack([g] * 3, -1), factor))
-
-
-def heatmap(a: np.ndarray, size: int, signed: bool, scale: float | None = None) -> np.ndarray:
-    """One 2-D map as an RGB tile about ``size`` pixels wide (nearest-neighbour)."""
-    scale = float(np.abs(a).max()) if scale is None else scale
-    tile = colorize(normalise(a, scale, signed), DIVERGING if signed else SEQUENTIAL)
-    return upscale(tile, max(1, size // max(a.shape)))
+    g = np.clip(a * 255 if a.max() <= 1.0 else a, 0, 255).round().astype(np.uint8)
+    im = Image.fromarray(upscale(g, factor))
+    im.encoderinfo = {"compress_level": PNG_LEVEL}
+    return im
 
 
 def residual_figure(blocks: list, cell: int = 84) -> Image.Image:
@@ -180,30 +127,30 @@ def residual_figure(blocks: list, cell: int = 84) -> Image.Image:
     for b in blocks:
         x, fx, out = (_as_numpy(t).mean(0) for t in (b.x, b.fx, b.out))
         scale = max(float(np.abs(x).max()), float(np.abs(out).max()), 1e-6)
-        tiles = [heatmap(x, cell, False, scale), heatmap(fx, cell, True), heatmap(out, cell, False, scale)]
-        rows.append((b, tiles))
-    tile_w = max(t.shape[1] for _, ts in rows for t in ts) if rows else cell
-    tile_h = max(t.shape[0] for _, ts in rows for t in ts) if rows else cell
-    width = label_w + 3 * (tile_w + gap) + gap
-    height = head + len(rows) * (tile_h + gap) + gap
-    canvas = np.empty((height, width, 3), np.uint8)
-    canvas[:] = BACKGROUND
+        fx_scale = float(np.abs(fx).max())
+        rows.append((b, [(normalise(x, scale, False), SEQUENTIAL), (normalise(fx, fx_scale, True), DIVERGING),
+                         (normalise(out, scale, False), SEQUENTIAL)]))
+    heads = ("x (block input)", "F(x) (residual)", "out = relu(F(x) + x)")
+    tile_h = max((v.shape[0] * max(1, cell // max(v.shape)) for _, ts in rows for v, _ in ts), default=cell)
+    col_w = max(max((v.shape[1] * max(1, cell // max(v.shape)) for _, ts in rows for v, _ in ts), default=cell),
+                *(text_shades(h, 12).shape[1] + 4 for h in heads))
+    sheet = Sheet(head + len(rows) * (tile_h + gap) + gap, label_w + 3 * (col_w + gap) + gap, (SEQUENTIAL, DIVERGING))
     for r, (_, tiles) in enumerate(rows):
         y = head + r * (tile_h + gap)
-        for k, t in enumerate(tiles):
-            x = label_w + gap + k * (tile_w + gap)
-            canvas[y : y + t.shape[0], x : x + t.shape[1]] = t
-    for k, name in enumerate(("x (block input)", "F(x) (residual branch)", "out = relu(F(x) + x)")):
-        draw_text(canvas, (label_w + gap + k * (tile_w + gap), 5), name, TEXT, 12)
+        for k, (values, cmap) in enumerate(tiles):
+            tile = upscale(sheet.indices(values, cmap), max(1, cell // max(values.shape)))
+            sheet.paste(y, label_w + gap + k * (col_w + gap), tile)
+    for k, name in enumerate(heads):
+        sheet.text((label_w + gap + k * (col_w + gap), 5), name, TEXT, 12)
     for r, (b, _) in enumerate(rows):
         y = head + r * (tile_h + gap)
         shape = "x".join(str(s) for s in b.x.shape)
         out_shape = "x".join(str(s) for s in b.out.shape)
-        draw_text(canvas, (gap, y + 4), b.name.removeprefix("net."), TEXT, 13)
-        draw_text(canvas, (gap, y + 24), f"in {shape}", MUTED, 11)
-        draw_text(canvas, (gap, y + 40), f"out {out_shape}", MUTED, 11)
-        draw_text(canvas, (gap, y + 58), f"|F(x)|/|x| = {b.ratio:.2f}", TEXT, 12)
-    return png_ready(canvas)
+        sheet.text((gap, y + 4), b.name.removeprefix("net."), TEXT, 13)
+        sheet.text((gap, y + 24), f"in {shape}", MUTED, 11)
+        sheet.text((gap, y + 40), f"out {out_shape}", MUTED, 11)
+        sheet.text((gap, y + 58), f"|F(x)|/|x| = {b.ratio:.2f}", TEXT, 12)
+    return sheet.image()
 
 
 def kernel_grid(kernels: np.ndarray | torch.Tensor, cell: int = 56, cols: int = 8, title: str | None = None) -> Image.Image:
