@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from cnndemo.app.insight_api import build_insight_api
 from cnndemo.app.insight_tab import build_insight_tab
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.framing import prepare
@@ -29,8 +30,10 @@ def zoo() -> ModelZoo:
 
 @pytest.fixture(scope="module")
 def client(zoo):
-    with gr.Blocks() as demo, gr.Tabs():
-        build_insight_tab(zoo)
+    with gr.Blocks() as demo:
+        with gr.Tabs():
+            build_insight_tab(zoo)
+        build_insight_api(zoo)
     demo.queue()
     _app, url, _share = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
     try:

@@ -1,6 +1,9 @@
 """The named HTTP endpoints over the pretrained models: ``/classify``, ``/feature_maps``, ``/inception_branches``,
 ``/residual_blocks``. Each is a plain function over :mod:`cnndemo.app.views`; input and name problems become
 ``gr.Error`` with the view's message (never a stack trace).
+
+Their inputs and outputs are API-only components (:func:`api_only`): built on the app's endpoint page
+(:data:`API_PAGE`, never shown, see :mod:`cnndemo.app.layout`), so the page a visitor opens neither lists nor loads them.
 """
 
 from __future__ import annotations
@@ -79,21 +82,29 @@ def endpoints(zoo: ModelZoo) -> dict[str, Any]:
             "residual_blocks": residual_blocks}
 
 
+API_PAGE = "endpoints"  # the path of the page that holds the API-only components (a blank page if opened)
+
+
+def api_only(component_class, *args, **kwargs):
+    """A component that exists for the API alone: hidden, so a browser never loads its code (Gradio loads a
+    component's code when it is visible). Build these inside ``demo.route(..., API_PAGE)``."""
+    return component_class(*args, visible=False, **kwargs)
+
+
 def build_api(zoo: ModelZoo) -> None:
-    """Hidden components and the named API endpoints (call inside the Blocks)."""
+    """API-only components and the named endpoints (call inside the app's endpoint page)."""
     fns = endpoints(zoo)
-    with gr.Column(visible=False):
-        image = ImageFile(type="filepath", label="image")
-        arch = gr.Dropdown(list(catalog.ARCHITECTURES), value=next(iter(catalog.ARCHITECTURES)), label="arch")
-        dataset = gr.Dropdown(list(catalog.DATASETS), value=views.DEFAULT_DATASET, label="dataset")
-        layer = gr.Textbox(label="layer")
-        module = gr.Textbox(label="module")
-        label = gr.Label(num_top_classes=10, label="prediction")
-        grid = gr.Image(format="png", type="pil", label="feature maps")
-        info = gr.JSON(label="info")
-        gallery = gr.Gallery(format="png", type="pil", label="branches")
-        res_fig = gr.Image(format="png", type="pil", label="residual blocks")
-        buttons = {name: gr.Button(visible=False) for name in fns}
+    image = api_only(ImageFile, type="filepath", label="image")
+    arch = api_only(gr.Dropdown, list(catalog.ARCHITECTURES), value=next(iter(catalog.ARCHITECTURES)), label="arch")
+    dataset = api_only(gr.Dropdown, list(catalog.DATASETS), value=views.DEFAULT_DATASET, label="dataset")
+    layer = api_only(gr.Textbox, label="layer")
+    module = api_only(gr.Textbox, label="module")
+    label = api_only(gr.Label, num_top_classes=10, label="prediction")
+    grid = api_only(gr.Image, format="png", type="pil", label="feature maps")
+    info = api_only(gr.JSON, label="info")
+    gallery = api_only(gr.Gallery, format="png", type="pil", label="branches")
+    res_fig = api_only(gr.Image, format="png", type="pil", label="residual blocks")
+    buttons = {name: api_only(gr.Button) for name in fns}
     wiring = {
         "classify": ([image, arch, dataset], label),
         "feature_maps": ([image, arch, dataset, layer], [grid, info]),

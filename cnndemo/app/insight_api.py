@@ -12,26 +12,25 @@ import gradio as gr
 from cnndemo import catalog
 from cnndemo.app import insight_views as iv
 from cnndemo.app import views
-from cnndemo.app.api import ImageFile, api_errors
+from cnndemo.app.api import ImageFile, api_errors, api_only
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.insight.attribution import METHODS
 
 
 def build_insight_api(zoo: ModelZoo) -> None:
-    """Hidden components and the four named endpoints."""
-    with gr.Column(visible=False):
-        image = ImageFile(type="filepath", label="image")
-        arch = gr.Dropdown(list(catalog.ARCHITECTURES), value=next(iter(catalog.ARCHITECTURES)), label="arch")
-        dataset = gr.Dropdown(list(catalog.DATASETS), value=views.DEFAULT_DATASET, label="dataset")
-        method = gr.Dropdown(list(METHODS), value=METHODS[0], label="method")
-        target = gr.Textbox("", label="target")
-        layer = gr.Textbox("", label="layer")
-        row, col = gr.Number(0, precision=0, label="row"), gr.Number(0, precision=0, label="col")
-        page = gr.Number(1, precision=0, label="page")
-        info = gr.JSON(label="info")
-        picture = gr.Image(type="pil", format="png", label="picture")
-        gallery = gr.Gallery(type="pil", format="png", label="gallery")
-        buttons = [gr.Button(visible=False) for _ in range(4)]
+    """API-only components and the four named endpoints (call inside the app's endpoint page)."""
+    image = api_only(ImageFile, type="filepath", label="image")
+    arch = api_only(gr.Dropdown, list(catalog.ARCHITECTURES), value=next(iter(catalog.ARCHITECTURES)), label="arch")
+    dataset = api_only(gr.Dropdown, list(catalog.DATASETS), value=views.DEFAULT_DATASET, label="dataset")
+    method = api_only(gr.Dropdown, list(METHODS), value=METHODS[0], label="method")
+    target = api_only(gr.Textbox, "", label="target")
+    layer = api_only(gr.Textbox, "", label="layer")
+    row, col = api_only(gr.Number, 0, precision=0, label="row"), api_only(gr.Number, 0, precision=0, label="col")
+    page = api_only(gr.Number, 1, precision=0, label="page")
+    info = api_only(gr.JSON, label="info")
+    picture = api_only(gr.Image, type="pil", format="png", label="picture")
+    gallery = api_only(gr.Gallery, type="pil", format="png", label="gallery")
+    buttons = [api_only(gr.Button) for _ in range(4)]
 
     def api_compare(image: str, dataset: str) -> dict:
         """Every network of ``dataset`` on the image: top class, confidence, parameters, MACs, forward ms."""

@@ -3,8 +3,9 @@
 A thin Gradio layer over :mod:`cnndemo.app.insight_views`. ``build_insight_tab(zoo, panel)`` (inside the app's
 ``gr.Tabs``) builds the tab from the shared :class:`~cnndemo.app.network_tab.InputPanel` and returns an
 :class:`InsightTab` whose ``event`` the layout chains after every input change, like a network tab's. Without a
-panel it makes its own upload box and dataset choice (a standalone test app). It also registers the named API
-endpoints ``/compare``, ``/saliency``, ``/receptive_field`` and ``/misclassified`` (:mod:`cnndemo.app.insight_api`).
+panel it makes its own upload box and dataset choice (a standalone test app). Its named API endpoints
+(``/compare``, ``/saliency``, ``/receptive_field``, ``/misclassified``) are :mod:`cnndemo.app.insight_api`, on the
+app's endpoint page.
 
 Live: every input change redraws the comparison; Grad-CAM, integrated gradients, occlusion and the receptive
 field wait for pen-up (a live-canvas payload with ``"final": false`` only redraws the comparison). A hidden tab
@@ -24,7 +25,6 @@ from cnndemo import catalog
 from cnndemo.app import insight_views as iv
 from cnndemo.app import views
 from cnndemo.app.api import ImageFile
-from cnndemo.app.insight_api import build_insight_api
 from cnndemo.app.network_tab import InputPanel, current_source
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.decode import BlankInput, InputError
@@ -266,7 +266,5 @@ def build_insight_tab(zoo: ModelZoo, panel: InputPanel | None = None) -> Insight
     select.then(mistakes, [arch, panel.dataset, page], [confusion, gallery, mis_md, mis_state], **private)
     if own_panel:
         gr.on([panel.upload.change], **insight.event)
-    with tab:  # hidden API components live in this tab (a gr.Tabs holds only tabs)
-        build_insight_api(zoo)
     return insight
 

@@ -13,7 +13,7 @@ import gradio as gr
 
 from cnndemo import catalog
 from cnndemo.app import labs_plots
-from cnndemo.app.api import api_errors
+from cnndemo.app.api import api_errors, api_only
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.finetune.store import SessionModels
 from cnndemo.inspection.analysis import first_conv_kernels
@@ -64,9 +64,13 @@ def build_bottleneck_panel(tab: catalog.Tab, arch: Any, module: Any) -> None:
             report = gr.JSON(elem_id="bottleneck-json")
     gr.on([accordion.expand, arch.change, module.change, variant.change], bottleneck_panel, [arch, module, variant],
           [table, chart, report], api_visibility="private", show_progress="hidden", trigger_mode="always_last")
-    with gr.Column(visible=False):  # the API endpoint takes any model with Inception modules, by name
-        name, mod, out = gr.Textbox(label="arch"), gr.Textbox(label="module"), gr.JSON(label="bottleneck")
-        gr.Button(visible=False).click(api_errors(bottleneck_report), [name, mod], out, api_name="bottleneck")
+
+
+def build_bottleneck_api() -> None:
+    """``/bottleneck``: takes any model with Inception modules, by name (call inside the app's endpoint page)."""
+    name, mod = api_only(gr.Textbox, label="arch"), api_only(gr.Textbox, label="module")
+    out = api_only(gr.JSON, label="bottleneck")
+    api_only(gr.Button).click(api_errors(bottleneck_report), [name, mod], out, api_name="bottleneck")
 
 
 def filters_image(zoo: ModelZoo, arch: str, dataset: str, session: SessionModels | None = None):

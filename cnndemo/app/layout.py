@@ -20,14 +20,17 @@ import torch
 
 from cnndemo import catalog
 from cnndemo.app import views
-from cnndemo.app.api import ImageFile, build_api
+from cnndemo.app.api import API_PAGE, ImageFile, build_api
 from cnndemo.app.canvas import DrawingCanvas
+from cnndemo.app.deferred import defer_hidden_parts
 from cnndemo.app.finetune_tab import build_finetune_tab
 from cnndemo.app.input_panel import BLANK_HINT, InputViews, wire_inputs
 from cnndemo.app.labs_tab import build_labs_tab
 from cnndemo.app.network_tab import InputPanel, build_network_tab
 from cnndemo.app.serving import DELETE_CACHE, STATE_SESSION_CAPACITY, app_kwargs, configure_queue
+from cnndemo.app.insight_api import build_insight_api
 from cnndemo.app.insight_tab import build_insight_tab
+from cnndemo.app.lab_panels import build_bottleneck_api
 from cnndemo.insight.attribution import captum_attr
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.decode import MAX_UPLOAD_BYTES
@@ -164,7 +167,7 @@ def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
                                         examples_per_page=10, visible_columns=[0], api_visibility="private")
             with gr.Column(scale=7):
                 panel = InputPanel(canvas, upload, source, dataset, active, session)
-                with gr.Tabs(selected=next(iter(catalog.TABS))):
+                with gr.Tabs(selected=next(iter(catalog.TABS))) as main_tabs:
                     tabs = [build_network_tab(MODELS, tab, panel) for tab in catalog.TABS.values()]
                     why = build_insight_tab(MODELS, panel)  # "Why?": follows the canvas and uploads (below)
                     with gr.Tab("Device", id="device"):
@@ -178,9 +181,21 @@ def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
         drawn, uploaded, _ = wire_inputs(MODELS, panel, tabs, InputViews(sees, input_note), input_tabs)
         for event in (drawn, uploaded):  # the Why? tab computes only while it is visible (it follows dataset itself)
             event.then(**why.event)
-        build_api(MODELS)
+        gr.Navbar(visible=False)  # one page for visitors: the endpoint page is for API clients only
+        defer_hidden_parts(demo, main_tabs)  # what the page does not show at first loads when first shown
+    build_endpoints(demo, MODELS)
     warm_up(MODELS)
     return configure_queue(demo)
+
+
+def build_endpoints(demo: gr.Blocks, zoo: ModelZoo) -> None:
+    """The named API endpoints, on their own page (``/endpoints``, blank if opened): Gradio serves a page only the
+    components placed on it, so the visitor's page neither lists nor processes their inputs and outputs, while API
+    clients see every endpoint (``/config`` and ``/gradio_api/info`` cover all pages)."""
+    with demo.route("API", API_PAGE, show_in_navbar=False):
+        build_api(zoo)
+        build_insight_api(zoo)
+        build_bottleneck_api()
 
 
 def launch_kwargs() -> dict:
