@@ -42,7 +42,8 @@ def defer(block: BlockContext, trigger: Any) -> list[Component]:
         setattr(component, _DEFERRED_FLAG, True)
 
     def reveal():  # idempotent (no handler hides these later), so no "already shown" state is kept per session
-        return [gr.update(visible=True) for _ in shown]
+        updates = [gr.update(visible=True) for _ in shown]
+        return updates if len(updates) > 1 else updates[0]  # one output takes the value itself, not a list
 
     trigger(reveal, None, shown, queue=False, api_visibility="private", show_progress="hidden")
     return shown

@@ -1,0 +1,94 @@
+"""What the visitor's page carries (issue #8, page load): the real app over HTTP and in a real browser.
+
+The endpoints' inputs and outputs live on their own page, so the visitor's page does not carry them, while API
+clients still see every endpoint. The components of non-selected tabs and closed accordions are hidden when the
+page loads (Gradio neither fetches their code nor draws them) and appear when their tab or accordion is opened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import wait_until
+
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+ENDPOINTS = {"/classify", "/feature_maps", "/inception_branches", "/residual_blocks", "/compare", "/saliency",
+             "/receptive_field", "/misclassified", "/bottleneck", "/finetune", "/finetune_stop", "/finetune_use",
+             "/finetune_forget", "/gradient_flow", "/teach"}
+# Component types whose browser code is large (a video player, a code editor, a canvas engine, chart code) and that
+# the first screen does not show.
+HEAVY = {"gallery", "code", "imageeditor", "plot", "file", "json"}
+
+
+def _json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=60) as response:
+        return json.loads(response.read())
+
+
+@pytest.fixture(scope="module")
+def configs(running_app):
+    """(the full config API clients read, the config of the visitor's page)."""
+    return _json(running_app.url + "config"), _json(running_app.url + "config?page=")
+
+
+def test_endpoints_are_not_on_the_visitors_page_but_clients_see_them(running_app, configs):
+    from gradio_client import Client
+
+    full, page = configs
+    named = {d["api_name"]: d for d in full["dependencies"] if d.get("api_name")}
+    assert ENDPOINTS <= {f"/{n}" for n in named}
+    on_page = {c["id"] for c in page["components"]}
+    api_only = {"classify", "feature_maps", "inception_branches", "residual_blocks", "compare", "saliency",
+                "receptive_field", "misclassified", "bottleneck"}
+    for name in api_only:
+        ids = set(named[name]["inputs"]) | set(named[name]["outputs"])
+        assert not ids & on_page, f"/{name}'s components are on the visitor's page"
+    assert len(page["components"]) < len(full["components"]) - 30
+    listed = set(Client(running_app.url, verbose=False).view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert ENDPOINTS <= listed
+
+
+def test_first_screen_starts_no_heavy_component(configs):
+    _full, page = configs
+    visible = {c["type"] for c in page["components"] if c.get("props", {}).get("visible") is True}
+    assert not visible & HEAVY, f"visible at page load: {sorted(visible & HEAVY)}"
+    assert {"html", "label", "image", "dropdown", "radio"} <= visible  # the canvas, the VGG tab's prediction and views
+
+
+@pytest.fixture(scope="module")
+def page(running_app):
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"chromium not found at {CHROMIUM} (apt-get install chromium)")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        pg = browser.new_page(viewport={"width": 1280, "height": 900})
+        pg.goto(running_app.url)
+        pg.wait_for_selector("#canvas canvas", timeout=300_000)
+        yield pg
+        browser.close()
+
+
+def _shown(page, selector: str) -> bool:
+    return page.locator(selector).count() > 0 and page.locator(selector).first.is_visible()
+
+
+def test_deferred_tabs_and_accordions_appear_when_opened(page):
+    assert not _shown(page, "#finetune-features") and not _shown(page, "#finetune-start")
+    page.get_by_role("tab", name="Fine-tune").click()
+    wait_until(lambda: _shown(page, "#finetune-start") and _shown(page, "#finetune-features"),
+               "the Fine-tune tab's button and gallery", 120)
+    page.get_by_role("tab", name="VGG").click()
+    code = ".cm-content"
+    assert not _shown(page, code)
+    page.get_by_text("Architecture (torchinfo, 1 x 1 x 28 x 28 input)").first.click()
+    text = wait_until(lambda: _shown(page, code) and "Layer (type" in page.locator(code).first.inner_text(),
+                      "the architecture summary (torchinfo's table) in a code view", 120)
+    assert text
