@@ -6,6 +6,8 @@ Prints the median wall time and, in brackets, the median CPU time (ms) of: compa
 dataset, warm: torchinfo figures cached), then per architecture saliency with each method, the receptive
 field of a middle unit of the first layer, and one page of test-set mistakes with the confusion matrix.
 Each view runs once to warm up first. The input is a real test image from examples/ (no dataset needed).
+Side by side, the floor in the same run: a bare PyTorch forward pass of the same model on the same framed input,
+and a bare forward + backward to the input (what every gradient method needs at least once).
 The machine's load average is printed before and after: on a shared CPU, wall times follow it.
 """
 
@@ -27,6 +29,7 @@ import torch  # noqa: E402
 from cnndemo import catalog  # noqa: E402
 from cnndemo.app import insight_views as service  # noqa: E402
 from cnndemo.app.zoo import ModelZoo  # noqa: E402
+from cnndemo.data.framing import prepare  # noqa: E402
 from cnndemo.device import device_name  # noqa: E402
 from cnndemo.insight.attribution import METHODS  # noqa: E402
 from cnndemo.insight.mistakes import load_mistakes  # noqa: E402
@@ -76,13 +79,23 @@ def main(argv: list[str] | None = None) -> int:
     print(f"compare, first call (torchinfo for every model): {(time.perf_counter() - t0) * 1e3:.0f} ms")
     compare = median_ms(lambda: service.compare_view(zoo, image, args.dataset), args.rounds)
     print(f"compare (all networks, 3 timed passes each): {compare}")
-    header = ["arch", *METHODS, "receptive_field", "misclassified"]
+    header = ["arch", "floor: forward", "floor: forward + backward", *METHODS, "receptive_field", "misclassified"]
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for arch in catalog.ARCHITECTURES:
         if not zoo.has(arch, args.dataset):
             continue
         model, _ = zoo.get(arch, args.dataset)
-        row = [arch]
+        x = prepare(image, args.dataset).tensor.to(zoo.device)
+
+        def forward():
+            with torch.no_grad():
+                model(x)
+
+        def forward_backward():
+            xi = x.clone().requires_grad_(True)
+            model(xi).max().backward()
+
+        row = [arch, median_ms(forward, args.rounds), median_ms(forward_backward, args.rounds)]
         for method in METHODS:
             row.append(median_ms(lambda: service.saliency_view(zoo, image, arch, args.dataset, method), args.rounds))
         layer = resolve_layer(model, None)

@@ -178,8 +178,11 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
                             "activation energy (sum of squares) each branch carries.")
                 module.render()
                 with gr.Row():
+                    # show_label=False: the grid's own title names the branch (Gradio's label badge covered its
+                    # first row of channels); the label stays for screen readers
                     branch_imgs = [gr.Image(format="png", type="pil", interactive=False, label=f"branch {i + 1}",
-                                            elem_classes="pixelated", buttons=["fullscreen"]) for i in range(BRANCH_SLOTS)]
+                                            show_label=False, elem_classes="pixelated", buttons=["fullscreen"])
+                                   for i in range(BRANCH_SLOTS)]
                 branch_table = gr.Markdown()
             lab_panels.build_bottleneck_panel(tab, arch, module)
         else:

@@ -148,8 +148,8 @@ def network_view(zoo: ModelZoo, source: Any, arch: str, dataset: str, layer: str
 
 
 def _branches(view: InceptionView) -> tuple[list[Image.Image], str]:
-    grids = [render.channel_grid(b.maps, max_channels=32, cols=4, cell=56, title=f"{b.label}: {b.channels} ch")
-             for b in view.branches]
+    grids = [render.channel_grid(b.maps, max_channels=32, cols=4, cell=56,
+                                 title=f"{b.label}: {b.channels} ch, {b.energy_share:.0%}") for b in view.branches]
     rows = "\n".join(f"| {b.label} | {b.channels} | {b.energy_share:.0%} |" for b in view.branches)
     total = " + ".join(str(b.channels) for b in view.branches)
     table = (f"**{short_name(view.module)}**: {total} = **{view.out_channels}** output channels\n\n"
