@@ -8,7 +8,7 @@ training subset, same optimizer and schedule, same process, runs interleaved:
 
 * ``bare loop``  - a plain PyTorch loop: index a batch, forward, cross-entropy, backward, step;
 * ``train_iter`` - the shared loop alone (what the CLI runs), events discarded;
-* ``tab, in-process`` - the tab's handler (``cnndemo.app.finetune_tab.finetune_events``) with Gradio's own
+* ``tab, in-process`` - the tab's handler (``cnndemo.app.finetune_view.finetune_events``) with Gradio's own
   postprocessing of every streamed output (figures to PNG, gallery images written), no HTTP;
 * ``tab over HTTP`` - the real ``/finetune`` endpoint of a standalone tab server via ``gradio_client``.
 
@@ -157,7 +157,7 @@ def tab_in_process(spec: FineTuneSpec) -> tuple[float, float, float, float]:
     postprocessing of every output."""
     import gradio as gr
 
-    from cnndemo.app.finetune_tab import OUTPUT_NAMES, finetune_events
+    from cnndemo.app.finetune_view import OUTPUT_NAMES, finetune_events
     from cnndemo.finetune.runs import DeviceQueue, RunRegistry
     from finetune_standalone import StubModels
 

@@ -69,7 +69,7 @@ def build_standalone(models: StubModels | None = None):
     """``(demo, session_models, models)``: a Blocks with only the Fine-tune tab."""
     import gradio as gr
 
-    from cnndemo.app.finetune_tab import build_finetune_tab
+    from cnndemo.app.finetune_tab import build_finetune_api, build_finetune_tab
 
     models = models or StubModels(use_checkpoints=True)
     with gr.Blocks(title="cnndemo fine-tune (standalone)") as demo:
@@ -78,6 +78,7 @@ def build_standalone(models: StubModels | None = None):
         session_models = gr.State(SessionModels(), delete_callback=SessionModels.release)
         with gr.Tabs():
             build_finetune_tab(session_models, models)
+        build_finetune_api(session_models, models)
         # A stand-in for the app's /classify: a forward pass of a pretrained model (tests check it stays served).
         classify_out = gr.Textbox(visible=False)
         gr.Button("classify (stand-in)", visible=False).click(

@@ -238,7 +238,7 @@ def test_session_store_put_is_used_forgotten_and_released(tmp_path):
 def test_fine_tune_shows_the_first_conv_kernels_after_every_epoch(mnist_ready, tmp_path):
     """The fine-tune run sends the first conv's kernels (plain NumPy) before training and after each epoch; they
     change, the last ones are the kept model's, and the tab turns them into one kernel grid per epoch."""
-    from cnndemo.app.finetune_tab import OUTPUT_NAMES, TabView
+    from cnndemo.app.finetune_view import OUTPUT_NAMES, TabView
     from cnndemo.finetune.runs import DeviceQueue, RunRegistry
     from cnndemo.finetune.session import run_finetune
     from cnndemo.finetune.spec import FineTuneSpec

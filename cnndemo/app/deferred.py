@@ -7,11 +7,17 @@ fetches their code nor draws them) and are made visible when the block is shown:
 visit pays one round trip and the components' code, the page load pays nothing for them.
 
 :func:`defer_hidden_parts` applies this to everything a visitor does not see when the page opens.
+
+Hidden components still cost the page: Gradio's browser code walks the page's whole component tree three times
+while it loads (about 1 ms per component here, 217 of them). The two largest tabs (Fine-tune, Labs) are therefore
+not on the page at all until they are opened: :func:`build_when_opened` builds a tab's contents with ``gr.render``
+the first time the tab is selected (once per browser session). Events inside it are per session and private, so
+those tabs' named endpoints are API-only twins on the endpoint page (same functions, same component types).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import gradio as gr
@@ -65,3 +71,21 @@ def defer_hidden_parts(demo: gr.Blocks, tabs: gr.Tabs) -> None:
     for tab in tabs.children:
         if isinstance(tab, gr.Tab) and tab.id != tabs.selected:
             defer(tab, tab.select)
+
+
+def build_when_opened(tab: gr.Tab, build: Callable[[], None]) -> None:
+    """Call inside ``with tab:``: run ``build`` (which creates the tab's components and their private events) the
+    first time ``tab`` is selected in a browser session, not when the page loads. Selecting it again changes
+    nothing, so what the tab shows (a run in progress, a plot) stays."""
+    # A hidden checkbox, not a gr.State: the browser fires a component's change event when an event sets its value
+    # (hidden or not), while a State's value lives on the server and fires nothing here.
+    opened = gr.Checkbox(False, visible=False)
+
+    @gr.render(inputs=[opened], triggers=[opened.change], show_progress="minimal")
+    def contents(is_open: bool) -> None:
+        if is_open:
+            build()
+
+    tab.select(lambda was_open: gr.skip() if was_open else True, opened, opened, queue=False,
+               api_visibility="private", show_progress="hidden")
+

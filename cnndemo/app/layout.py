@@ -23,7 +23,7 @@ from cnndemo.app import views
 from cnndemo.app.api import API_PAGE, ImageFile, build_api
 from cnndemo.app.canvas import DrawingCanvas
 from cnndemo.app.deferred import defer_hidden_parts
-from cnndemo.app.finetune_tab import build_finetune_tab
+from cnndemo.app.finetune_tab import build_finetune_api, build_finetune_tab
 from cnndemo.app.input_panel import BLANK_HINT, InputViews, wire_inputs
 from cnndemo.app.labs_tab import build_labs_tab
 from cnndemo.app.network_tab import InputPanel, build_network_tab
@@ -183,12 +183,12 @@ def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
             event.then(**why.event)
         gr.Navbar(visible=False)  # one page for visitors: the endpoint page is for API clients only
         defer_hidden_parts(demo, main_tabs)  # what the page does not show at first loads when first shown
-    build_endpoints(demo, MODELS)
+    build_endpoints(demo, MODELS, session)
     warm_up(MODELS)
     return configure_queue(demo)
 
 
-def build_endpoints(demo: gr.Blocks, zoo: ModelZoo) -> None:
+def build_endpoints(demo: gr.Blocks, zoo: ModelZoo, session: gr.State) -> None:
     """The named API endpoints, on their own page (``/endpoints``, blank if opened): Gradio serves a page only the
     components placed on it, so the visitor's page neither lists nor processes their inputs and outputs, while API
     clients see every endpoint (``/config`` and ``/gradio_api/info`` cover all pages)."""
@@ -196,6 +196,7 @@ def build_endpoints(demo: gr.Blocks, zoo: ModelZoo) -> None:
         build_api(zoo)
         build_insight_api(zoo)
         build_bottleneck_api()
+        build_finetune_api(session, zoo)
 
 
 def launch_kwargs() -> dict:
