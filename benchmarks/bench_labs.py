@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from cnndemo import catalog  # noqa: E402
 from cnndemo.app.lab_panels import bottleneck_panel  # noqa: E402
-from cnndemo.app.labs_tab import _gradient_events, _teach_events  # noqa: E402
+from cnndemo.app.labs_streams import gradient_events, teach_events  # noqa: E402
 from cnndemo.app.zoo import ModelZoo  # noqa: E402
 from cnndemo.finetune.store import SessionModels  # noqa: E402
 from cnndemo.labs.bottleneck import bottleneck_archs, module_names  # noqa: E402
@@ -73,7 +73,7 @@ def bench_gradient(rounds: int) -> dict:
     for _ in range(rounds):
         t0 = last = time.perf_counter()
         gap, n, final = 0.0, 0, None
-        for status, fig, result in _gradient_events(d.depth, d.width, d.steps, d.lr):
+        for status, fig, result in gradient_events(d.depth, d.width, d.steps, d.lr):
             png(fig)
             now = time.perf_counter()
             gap, last, n, final = max(gap, now - last), now, n + 1, result
@@ -97,7 +97,7 @@ def bench_teach(archs: list[str], rounds: int) -> list[dict]:
         for _ in range(rounds):
             t0 = last = time.perf_counter()
             gap, result = 0.0, None
-            for status, comparison, res in _teach_events(zoo, paths, json.dumps(labels), arch, SessionModels()):
+            for status, comparison, res in teach_events(zoo, paths, json.dumps(labels), arch, SessionModels()):
                 now = time.perf_counter()
                 gap, last, result = max(gap, now - last), now, res
             walls.append(time.perf_counter() - t0)

@@ -270,7 +270,7 @@ def test_lab_runs_are_one_at_a_time_per_visitor():
 
     import gradio as gr
 
-    from cnndemo.app.labs_tab import fair
+    from cnndemo.app.labs_streams import fair
 
     def visitor(session: str, host: str):
         return types.SimpleNamespace(session_hash=session, headers={}, client=types.SimpleNamespace(host=host))

@@ -32,7 +32,7 @@ def server():
     import gradio as gr
 
     from cnndemo.app.lab_panels import build_bottleneck_api, build_bottleneck_panel
-    from cnndemo.app.labs_tab import build_labs_tab
+    from cnndemo.app.labs_tab import build_labs_api, build_labs_tab
 
     zoo = ModelZoo(torch.device("cpu"))
     zoo.entries[("residual_net", "mnist")] = load_pretrained("residual_net", "mnist", "cpu")
@@ -44,6 +44,7 @@ def server():
                 build_bottleneck_panel(tab, gr.Radio(tab.archs, value=tab.archs[0]), gr.Dropdown(["3a"], value="3a"))
             build_labs_tab(zoo, session)
         build_bottleneck_api()
+        build_labs_api(zoo, session)
         keys = gr.JSON(visible=False)  # what this session uses, for the session test
         gr.Button(visible=False).click(lambda s: [f"{a}/{d}" for a, d in catalog.pairs() if s.get(a, d)], session, keys,
                                        api_name="session_keys")

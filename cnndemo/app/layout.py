@@ -25,16 +25,21 @@ from cnndemo.app.canvas import DrawingCanvas
 from cnndemo.app.deferred import defer_hidden_parts
 from cnndemo.app.finetune_tab import build_finetune_api, build_finetune_tab
 from cnndemo.app.input_panel import BLANK_HINT, InputViews, wire_inputs
-from cnndemo.app.labs_tab import build_labs_tab
-from cnndemo.app.network_tab import InputPanel, build_network_tab
-from cnndemo.app.serving import DELETE_CACHE, STATE_SESSION_CAPACITY, app_kwargs, configure_queue
 from cnndemo.app.insight_api import build_insight_api
 from cnndemo.app.insight_tab import build_insight_tab
 from cnndemo.app.lab_panels import build_bottleneck_api
-from cnndemo.insight.attribution import captum_attr
+from cnndemo.app.labs_tab import build_labs_api, build_labs_tab
+from cnndemo.app.network_tab import InputPanel, build_network_tab
+from cnndemo.app.serving import (
+    DELETE_CACHE,
+    STATE_SESSION_CAPACITY,
+    app_kwargs,
+    configure_queue,
+)
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.decode import MAX_UPLOAD_BYTES
 from cnndemo.finetune.store import SESSION_TTL_S, SessionModels
+from cnndemo.insight.attribution import captum_attr
 from cnndemo.inspection import render
 from cnndemo.inspection.analysis import analyse
 
@@ -197,6 +202,7 @@ def build_endpoints(demo: gr.Blocks, zoo: ModelZoo, session: gr.State) -> None:
         build_insight_api(zoo)
         build_bottleneck_api()
         build_finetune_api(session, zoo)
+        build_labs_api(zoo, session)
 
 
 def launch_kwargs() -> dict:
