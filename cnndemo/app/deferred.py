@@ -62,15 +62,16 @@ def _depth(block: Any) -> int:
     return depth
 
 
-def defer_hidden_parts(demo: gr.Blocks, tabs: gr.Tabs) -> None:
+def defer_hidden_parts(demo: gr.Blocks) -> None:
     """Defer every closed accordion of ``demo`` (until it is opened; the deepest first, so a nested one waits for
-    its own) and every tab of ``tabs`` but the selected one (until it is selected)."""
+    its own) and every tab but the selected one of each ``gr.Tabs`` (until it is selected)."""
     accordions = [b for b in demo.blocks.values() if isinstance(b, gr.Accordion) and b.open is False]
     for accordion in sorted(accordions, key=_depth, reverse=True):
         defer(accordion, accordion.expand)
-    for tab in tabs.children:
-        if isinstance(tab, gr.Tab) and tab.id != tabs.selected:
-            defer(tab, tab.select)
+    for tabs in [b for b in demo.blocks.values() if isinstance(b, gr.Tabs)]:
+        for tab in tabs.children:
+            if isinstance(tab, gr.Tab) and tab.id != tabs.selected:
+                defer(tab, tab.select)
 
 
 def build_when_opened(tab: gr.Tab, build: Callable[[], None]) -> None:

@@ -172,7 +172,7 @@ def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
                                         examples_per_page=10, visible_columns=[0], api_visibility="private")
             with gr.Column(scale=7):
                 panel = InputPanel(canvas, upload, source, dataset, active, session)
-                with gr.Tabs(selected=next(iter(catalog.TABS))) as main_tabs:
+                with gr.Tabs(selected=next(iter(catalog.TABS))):
                     tabs = [build_network_tab(MODELS, tab, panel) for tab in catalog.TABS.values()]
                     why = build_insight_tab(MODELS, panel)  # "Why?": follows the canvas and uploads (below)
                     with gr.Tab("Device", id="device"):
@@ -187,7 +187,7 @@ def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
         for event in (drawn, uploaded):  # the Why? tab computes only while it is visible (it follows dataset itself)
             event.then(**why.event)
         gr.Navbar(visible=False)  # one page for visitors: the endpoint page is for API clients only
-        defer_hidden_parts(demo, main_tabs)  # what the page does not show at first loads when first shown
+        defer_hidden_parts(demo)  # what the page does not show at first loads when first shown
     build_endpoints(demo, MODELS, session)
     warm_up(MODELS)
     return configure_queue(demo)
