@@ -48,11 +48,16 @@ def defer(block: BlockContext, trigger: Any) -> list[Component]:
         setattr(component, _DEFERRED_FLAG, True)
 
     def reveal():  # idempotent (no handler hides these later), so no "already shown" state is kept per session
-        updates = [gr.update(visible=True) for _ in shown]
-        return updates if len(updates) > 1 else updates[0]  # one output takes the value itself, not a list
+        return as_outputs([gr.update(visible=True) for _ in shown])
 
     trigger(reveal, None, shown, queue=False, api_visibility="private", show_progress="hidden")
     return shown
+
+
+def as_outputs(values: list) -> Any:
+    """``values`` as a handler's return value: Gradio takes a lone output's return value as is, so one value is
+    returned bare (a one-item list would become the component's value)."""
+    return values[0] if len(values) == 1 else values
 
 
 def _depth(block: Any) -> int:
