@@ -119,10 +119,11 @@ def test_misclassified(client):
 
 
 def test_the_why_tab_computes_only_when_visible_and_waits_for_pen_up(random_zoo):
-    from cnndemo.app import layout
+    from cnndemo.app.insight_tab import refresh_why
 
-    demo = layout.build_demo(random_zoo)
-    (refresh,) = {fn.fn for fn in demo.fns.values() if getattr(fn.fn, "__name__", "") == "refresh_why"}
+    def refresh(canvas, upload, source, dataset, active, *rest):
+        return refresh_why(random_zoo, active, canvas, upload, source, dataset, *rest)
+
     args = ("mnist", "vgg11", "gradcam", "", None, "net.features.block1", 8, 8, None)
     assert refresh(None, str(EXAMPLE), "upload", "mnist", "vgg", *args[1:]) == gr.skip()  # another tab is visible
     out = refresh(None, str(EXAMPLE), "upload", "mnist", "why", *args[1:])

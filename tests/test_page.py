@@ -92,3 +92,25 @@ def test_deferred_tabs_and_accordions_appear_when_opened(page):
     text = wait_until(lambda: _shown(page, code) and "Layer (type" in page.locator(code).first.inner_text(),
                       "the architecture summary (torchinfo's table) in a code view", 120)
     assert text
+
+
+def test_tabs_built_when_opened_leave_the_canvas_working(page):
+    """Fine-tune, Labs and Why? are built on first opening (gr.render). Their events must not take over the page's:
+    after opening them, drawing still answers in the VGG tab, and the Why? tab follows the drawing."""
+    from test_browser import SEVEN, label, settled, stroke_down
+
+    for name, ready in (("Fine-tune", "#finetune-start"), ("Labs", "#gradient-start"), ("Why?", "#why-compare")):
+        page.get_by_role("tab", name=name).click()
+        wait_until(lambda ready=ready: _shown(page, ready), f"the {name} tab's contents", 120)
+    before = page.locator("#why-compare").inner_text()
+    stroke_down(page, SEVEN)
+    page.mouse.up()
+    settled(page)
+    wait_until(lambda: "| VGG-11 |" in page.locator("#why-compare").inner_text() or
+               page.locator("#why-compare table").count() > 0, "the Why? comparison of the drawing", 120)
+    assert page.locator("#why-compare").inner_text() != before
+    page.get_by_role("tab", name="VGG").click()
+    stroke_down(page, SEVEN)
+    page.mouse.up()
+    wait_until(lambda: label(page) != "", "a prediction in the VGG tab after drawing", 120)
+    assert settled(page) == "7"

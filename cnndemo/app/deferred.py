@@ -79,18 +79,18 @@ def defer_hidden_parts(demo: gr.Blocks) -> None:
                 defer(tab, tab.select)
 
 
-def build_when_opened(tab: gr.Tab, build: Callable[[], None]) -> None:
-    """Call inside ``with tab:``: run ``build`` (which creates the tab's components and their private events) the
-    first time ``tab`` is selected in a browser session, not when the page loads. Selecting it again changes
-    nothing, so what the tab shows (a run in progress, a plot) stays."""
+def build_when_opened(tab: gr.Tab, build: Callable[..., None], inputs: list | None = None) -> None:
+    """Call inside ``with tab:``: run ``build(*values of inputs)`` (which creates the tab's components and their
+    private events) the first time ``tab`` is selected in a browser session, not when the page loads. Selecting it
+    again changes nothing, so what the tab shows (a run in progress, a plot) stays."""
     # A hidden checkbox, not a gr.State: the browser fires a component's change event when an event sets its value
     # (hidden or not), while a State's value lives on the server and fires nothing here.
     opened = gr.Checkbox(False, visible=False)
 
-    @gr.render(inputs=[opened], triggers=[opened.change], show_progress="minimal")
-    def contents(is_open: bool) -> None:
+    @gr.render(inputs=[opened, *(inputs or [])], triggers=[opened.change], show_progress="minimal")
+    def contents(is_open: bool, *values: Any) -> None:
         if is_open:
-            build()
+            build(*values)
 
     tab.select(lambda was_open: gr.skip() if was_open else True, opened, opened, queue=False,
                api_visibility="private", show_progress="hidden")

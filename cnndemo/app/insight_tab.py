@@ -25,12 +25,18 @@ from cnndemo import catalog
 from cnndemo.app import insight_views as iv
 from cnndemo.app import views
 from cnndemo.app.api import ImageFile
+from cnndemo.app.deferred import build_when_opened
 from cnndemo.app.network_tab import InputPanel, current_source
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.decode import BlankInput, InputError
 from cnndemo.insight.attribution import METHOD_TITLES, METHODS, default_gradcam_layer
 from cnndemo.insight.mistakes import load_mistakes
-from cnndemo.insight.receptive_field import prepare_fields, resolve_layer, stacked_3x3, unit_at
+from cnndemo.insight.receptive_field import (
+    prepare_fields,
+    resolve_layer,
+    stacked_3x3,
+    unit_at,
+)
 from cnndemo.insight.render import SCALE, confusion_image
 from cnndemo.inspection.analysis import layer_shapes
 
@@ -115,13 +121,6 @@ def control_updates(zoo: ModelZoo, arch: str, dataset: str) -> tuple:
             gr.update(choices=choices, value=choices[0][1]), gr.update(choices=targets, value=""))
 
 
-@dataclass
-class InsightTab:
-    """The built tab: ``event``, keyword arguments for ``.then(**event)`` after an input change (as a NetworkTab's)."""
-
-    event: dict
-
-
 def _standalone_panel() -> InputPanel:
     """An upload box and a dataset choice, for a Blocks that has no input panel of its own."""
     upload = ImageFile(type="filepath", label="Input image", height=200, elem_id="why-input")
@@ -130,108 +129,161 @@ def _standalone_panel() -> InputPanel:
     return InputPanel(gr.State(None), upload, gr.State("upload"), dataset, gr.State(TAB_ID), gr.State(None))
 
 
+def saliency(zoo: ModelZoo, value, ds, a, m, t, layer, session):
+    try:
+        im, info = iv.saliency_view(zoo, value, a, ds, m, t or None, layer if m == "gradcam" else None, session)
+    except LIVE_ERRORS as exc:
+        return None, _note(exc, value)
+    return im, saliency_caption(info)
+
+def receptive(zoo: ModelZoo, value, ds, a, layer, r, c, session):
+    try:
+        im, info = iv.receptive_field_view(zoo, value, a, ds, layer, r, c, session)
+    except LIVE_ERRORS as exc:
+        return None, _note(exc, value), gr.skip(), gr.skip()
+    return im, rf_markdown(info), info["row"], info["col"]
+
+def compare(zoo: ModelZoo, value, ds, session):
+    try:
+        return compare_markdown(iv.compare_view(zoo, value, ds, session=session)[1])
+    except LIVE_ERRORS as exc:
+        return _note(exc, value)
+
+def mistakes(a, ds, p):
+    try:
+        items, info = iv.misclassified_view(a, ds, p)
+    except LIVE_ERRORS as exc:
+        return None, [], f"⚠️ {exc}", None
+    text = (f"**{catalog.arch(a).title}** (pretrained): {info['test_accuracy']:.2%} of 10,000 test images right, "
+            f"**{info['total_misclassified']}** wrong; page {info['page']} of {info['pages']}, most confident first.")
+    return confusion_image(load_mistakes(a, ds).confusion, info["classes"]), items, text, (a, ds, info["items"])
+
+
+
+def why_values(zoo: ModelZoo, canvas, upload, source, ds, a, m, t, cam, rfl, r, c, session) -> dict[str, Any]:
+    """What the tab shows for the current input, by output name: the comparison always; the attribution and the
+    receptive field only at pen-up or for an upload (mid-stroke only the cheap comparison)."""
+    value = panel_input(canvas, upload, source)
+    out = {"compare_md": compare(zoo, value, ds, session)}
+    if source == "upload" or pen_up(canvas):
+        out.update(zip(("sal_img", "sal_md"), saliency(zoo, value, ds, a, m, t, cam, session)))
+        out.update(zip(("rf_img", "rf_md", "row", "col"), receptive(zoo, value, ds, a, rfl, r, c, session)))
+    return out
+
+
+def refresh_why(zoo: ModelZoo, active, *args) -> Any:
+    """:func:`why_values` while the tab is visible; a hidden tab computes nothing."""
+    return why_values(zoo, *args) if active == TAB_ID else gr.skip()
+
+
+TICK = "(n) => (n || 0) + 1"  # a browser-only event that bumps a hidden counter (no server round trip)
+
+
+@dataclass
+class InsightTab:
+    """The built tab's hidden counters, bumped in the browser after the events it follows."""
+
+    ticks: dict[str, Any]
+
+    def follow(self, inputs: tuple = (), dataset: tuple = ()) -> None:
+        """Refresh after each event of ``inputs`` (canvas, upload) and ``dataset`` (dataset switched)."""
+        for kind, events in (("input", inputs), ("dataset", dataset)):
+            for event in events:
+                event.then(None, self.ticks[kind], self.ticks[kind], js=TICK, api_visibility="private",
+                           show_progress="hidden")
+
+
 def build_insight_tab(zoo: ModelZoo, panel: InputPanel | None = None) -> InsightTab:
-    """The "Why?" tab (inside ``gr.Tabs``) over ``panel``'s current input, and the four API endpoints."""
-    archs = [(a.title, a.name) for a in catalog.ARCHITECTURES.values()]
+    """The "Why?" tab (inside ``gr.Tabs``) over ``panel``'s current input, built the first time it is opened
+    (:func:`cnndemo.app.deferred.build_when_opened`) from the input of that moment; after that it follows the
+    events given to :meth:`InsightTab.follow`. Its endpoints are :mod:`cnndemo.app.insight_api`'s.
+
+    The tab's own events listen to hidden counters, never to the input panel's components: the browser keeps one
+    list of events per trigger and a rendered tab's list would replace the page's (the canvas would stop)."""
     prepare_fields(model for model, _meta in zoo.entries.values())  # torch.fx tracing: before any request
     own_panel = panel is None
     with gr.Tab("Why?", id=TAB_ID) as tab:
-        gr.Markdown("### Why did it say that?\nAll networks side by side, what mattered for the answer, what one unit "
-                    "can see, and the mistakes each network makes on the 10,000 test images.")
         panel = _standalone_panel() if own_panel else panel
-        arch = gr.Dropdown(archs, value=archs[0][1], label="Network (attribution, receptive field, mistakes)",
-                           elem_id="why-arch")
-        cam0, rf0, tgt0 = control_updates(zoo, archs[0][1], views.DEFAULT_DATASET)
-        with gr.Accordion("Compare all networks", open=True):
-            compare_md = gr.Markdown(HINT, elem_id="why-compare")
-        with gr.Accordion("What mattered (attribution, with Captum)", open=True):
-            with gr.Row():
-                method = gr.Radio([(METHOD_TITLES[m], m) for m in METHODS], value="gradcam", label="Method")
-                target = gr.Dropdown(tgt0["choices"], value="", label="Explain the class")
-                cam_layer = gr.Dropdown(cam0["choices"], value=cam0["value"], label="Grad-CAM layer")
-            with gr.Row(equal_height=False):
-                sal_img = gr.Image(type="pil", format="png", interactive=False, label="What mattered", height=260,
-                                   elem_classes="pixelated", elem_id="why-saliency", buttons=["download"])
-                sal_md = gr.Markdown(HINT, elem_id="why-saliency-note")
-        with gr.Accordion("Where a unit looks (receptive field)", open=True):
-            with gr.Row():
-                rf_layer = gr.Dropdown(rf0["choices"], value=rf0["value"], label="Layer")
-                r0, c0 = layer_centre(zoo, archs[0][1], views.DEFAULT_DATASET, rf0["value"])
-                row = gr.Number(r0, precision=0, label="row", minimum=0)
-                col = gr.Number(c0, precision=0, label="column", minimum=0)
-            with gr.Row(equal_height=False):
-                rf_img = gr.Image(type="pil", format="png", interactive=False, height=260, elem_classes="pixelated",
-                                  label="Receptive field", elem_id="why-rf")
-                rf_md = gr.Markdown(HINT, elem_id="why-rf-note")
-        with gr.Accordion("The test-set mistakes", open=True):
-            with gr.Row():
-                page = gr.Number(1, precision=0, minimum=1, label="Page", scale=0, min_width=120)
-                mis_md = gr.Markdown(elem_id="why-mistakes-note")
-            with gr.Row(equal_height=False):
-                confusion = gr.Image(type="pil", format="png", interactive=False, label="Confusion matrix", scale=1,
-                                     elem_id="why-confusion", buttons=["download", "fullscreen"])
-                gallery = gr.Gallery(type="pil", format="png", columns=3, label="Misclassified (click one to use it)",
-                                     scale=1, min_width=0, height="auto", object_fit="contain", elem_id="why-gallery",
-                                     allow_preview=False)
-        mis_state = gr.State(None)
+        ticks = {kind: gr.Number(0, visible=False) for kind in ("input", "dataset", "shown")}
+        current = [panel.canvas, panel.upload, panel.source, panel.dataset, panel.session]
+        build_when_opened(tab, lambda *values: _contents(zoo, panel, ticks, *values), inputs=current)
+    tab.select(lambda: TAB_ID, None, panel.active, queue=False, api_visibility="private").then(
+        None, ticks["shown"], ticks["shown"], js=TICK, api_visibility="private", show_progress="hidden")
+    insight = InsightTab(ticks)
+    if own_panel:
+        insight.follow(inputs=(panel.upload.change(None, js="() => {}", api_visibility="private"),),
+                       dataset=(panel.dataset.change(None, js="() => {}", api_visibility="private"),))
+    return insight
 
-    def saliency(value, ds, a, m, t, layer, session):
-        try:
-            im, info = iv.saliency_view(zoo, value, a, ds, m, t or None, layer if m == "gradcam" else None, session)
-        except LIVE_ERRORS as exc:
-            return None, _note(exc, value)
-        return im, saliency_caption(info)
 
-    def receptive(value, ds, a, layer, r, c, session):
-        try:
-            im, info = iv.receptive_field_view(zoo, value, a, ds, layer, r, c, session)
-        except LIVE_ERRORS as exc:
-            return None, _note(exc, value), gr.skip(), gr.skip()
-        return im, rf_markdown(info), info["row"], info["col"]
+def _contents(zoo: ModelZoo, panel: InputPanel, ticks: dict[str, Any], canvas0: Any, upload0: Any, source0: str,
+              ds0: str, session0: Any) -> None:
+    """The tab's components, filled from the input of the moment it is opened, and their events."""
+    archs = [(a.title, a.name) for a in catalog.ARCHITECTURES.values()]
+    a0, ds0 = archs[0][1], ds0 or views.DEFAULT_DATASET
+    value0 = panel_input(canvas0, upload0, source0)
 
-    def compare(value, ds, session):
-        try:
-            return compare_markdown(iv.compare_view(zoo, value, ds, session=session)[1])
-        except LIVE_ERRORS as exc:
-            return _note(exc, value)
+    cam0, rf0, tgt0 = control_updates(zoo, a0, ds0)
+    r0, c0 = layer_centre(zoo, a0, ds0, rf0["value"])
+    sal0 = saliency(zoo, value0, ds0, a0, "gradcam", "", cam0["value"], session0)
+    rfv0 = receptive(zoo, value0, ds0, a0, rf0["value"], r0, c0, session0)
+    r0, c0 = rfv0[2:] if isinstance(rfv0[2], int) else (r0, c0)  # the unit actually shown (skip: no input yet)
+    mis0 = mistakes(a0, ds0, 1)
 
-    def mistakes(a, ds, p):
-        try:
-            items, info = iv.misclassified_view(a, ds, p)
-        except LIVE_ERRORS as exc:
-            return None, [], f"⚠️ {exc}", None
-        text = (f"**{catalog.arch(a).title}** (pretrained): {info['test_accuracy']:.2%} of 10,000 test images right, "
-                f"**{info['total_misclassified']}** wrong; page {info['page']} of {info['pages']}, most confident first.")
-        return confusion_image(load_mistakes(a, ds).confusion, info["classes"]), items, text, (a, ds, info["items"])
+    gr.Markdown("### Why did it say that?\nAll networks side by side, what mattered for the answer, what one unit "
+                "can see, and the mistakes each network makes on the 10,000 test images.")
+    # interactive=True: Gradio infers it only for components built with the page, not in a gr.render
+    arch = gr.Dropdown(archs, value=a0, label="Network (attribution, receptive field, mistakes)", elem_id="why-arch",
+                       interactive=True)
+    with gr.Accordion("Compare all networks", open=True):
+        compare_md = gr.Markdown(compare(zoo, value0, ds0, session0), elem_id="why-compare")
+    with gr.Accordion("What mattered (attribution, with Captum)", open=True):
+        with gr.Row():
+            method = gr.Radio([(METHOD_TITLES[m], m) for m in METHODS], value="gradcam", label="Method",
+                              interactive=True)
+            target = gr.Dropdown(tgt0["choices"], value="", label="Explain the class", interactive=True)
+            cam_layer = gr.Dropdown(cam0["choices"], value=cam0["value"], label="Grad-CAM layer", interactive=True)
+        with gr.Row(equal_height=False):
+            sal_img = gr.Image(sal0[0], type="pil", format="png", interactive=False, label="What mattered", height=260,
+                               elem_classes="pixelated", elem_id="why-saliency", buttons=["download"])
+            sal_md = gr.Markdown(sal0[1], elem_id="why-saliency-note")
+    with gr.Accordion("Where a unit looks (receptive field)", open=True):
+        with gr.Row():
+            rf_layer = gr.Dropdown(rf0["choices"], value=rf0["value"], label="Layer", interactive=True)
+            row = gr.Number(r0, precision=0, label="row", minimum=0, interactive=True)
+            col = gr.Number(c0, precision=0, label="column", minimum=0, interactive=True)
+        with gr.Row(equal_height=False):
+            rf_img = gr.Image(rfv0[0], type="pil", format="png", interactive=False, height=260, elem_classes="pixelated",
+                              label="Receptive field", elem_id="why-rf")
+            rf_md = gr.Markdown(rfv0[1], elem_id="why-rf-note")
+    with gr.Accordion("The test-set mistakes", open=True):
+        with gr.Row():
+            page = gr.Number(1, precision=0, minimum=1, label="Page", scale=0, min_width=120, interactive=True)
+            mis_md = gr.Markdown(mis0[2], elem_id="why-mistakes-note")
+        with gr.Row(equal_height=False):
+            confusion = gr.Image(mis0[0], type="pil", format="png", interactive=False, label="Confusion matrix",
+                                 scale=1, elem_id="why-confusion", buttons=["download", "fullscreen"])
+            gallery = gr.Gallery(mis0[1], type="pil", format="png", columns=3,
+                                 label="Misclassified (click one to use it)", scale=1, min_width=0, height="auto",
+                                 object_fit="contain", elem_id="why-gallery", allow_preview=False)
+    mis_state = gr.State(mis0[3])
 
-    def refresh_why(canvas, upload, source, ds, active, a, m, t, cam, rfl, r, c, session):
-        """Everything from the current input; mid-stroke only the cheap comparison."""
-        if active != TAB_ID:
-            return gr.skip()  # hidden tabs compute nothing
-        value = panel_input(canvas, upload, source)
-        out = {compare_md: compare(value, ds, session)}
-        if source == "upload" or pen_up(canvas):
-            out.update(zip((sal_img, sal_md), saliency(value, ds, a, m, t, cam, session)))
-            out.update(zip((rf_img, rf_md, row, col), receptive(value, ds, a, rfl, r, c, session)))
-        return out
+    named = {"compare_md": compare_md, "sal_img": sal_img, "sal_md": sal_md, "rf_img": rf_img, "rf_md": rf_md,
+             "row": row, "col": col}
 
-    outputs = [compare_md, sal_img, sal_md, rf_img, rf_md, row, col]
-    inputs = [panel.canvas, panel.upload, panel.source, panel.dataset, panel.active, arch, method, target, cam_layer,
-              rf_layer, row, col, panel.session]
-    base = [panel.canvas, panel.upload, panel.source, panel.dataset]
-    private = {"api_visibility": "private", "show_progress": "hidden", "trigger_mode": "always_last"}
-    insight = InsightTab({"fn": refresh_why, "inputs": inputs, "outputs": outputs, "concurrency_id": f"tab-{TAB_ID}", **private})
+    def refresh(*args):
+        return {named[k]: v for k, v in why_values(zoo, *args).items()}
 
     def when_visible(fn):
         def run(active, *args):
-            return fn(*args) if active == TAB_ID else gr.skip()
+            return fn(*args) if active == TAB_ID else gr.skip()  # a hidden tab computes nothing
         return run
 
     def saliency_ui(canvas, upload, source, ds, a, m, t, layer, session):
-        return saliency(panel_input(canvas, upload, source), ds, a, m, t, layer, session)
+        return saliency(zoo, panel_input(canvas, upload, source), ds, a, m, t, layer, session)
 
     def receptive_ui(canvas, upload, source, ds, a, layer, r, c, session):
-        return receptive(panel_input(canvas, upload, source), ds, a, layer, r, c, session)
+        return receptive(zoo, panel_input(canvas, upload, source), ds, a, layer, r, c, session)
 
     def rf_click(canvas, upload, source, ds, a, layer, session, evt: gr.SelectData):
         model = zoo.resolve(a, ds, session)[0]
@@ -248,23 +300,25 @@ def build_insight_tab(zoo: ModelZoo, panel: InputPanel | None = None) -> Insight
         iv.mistake_image(a, ds, items[evt.index]["rank"]).save(path)
         return path
 
+    base = [panel.canvas, panel.upload, panel.source, panel.dataset]
+    controls = [arch, method, target, cam_layer, rf_layer, row, col, panel.session]
+    outputs = [compare_md, sal_img, sal_md, rf_img, rf_md, row, col]
+    private = {"api_visibility": "private", "show_progress": "hidden", "trigger_mode": "always_last",
+               "concurrency_id": f"tab-{TAB_ID}"}
+    ticks["input"].change(when_visible(refresh), [panel.active, *base, *controls], outputs, **private)
+    ticks["shown"].change(refresh, [*base, *controls], outputs, **private)  # shown again: the input may have changed
+    ticks["shown"].change(mistakes, [arch, panel.dataset, page], [confusion, gallery, mis_md, mis_state], **private)
     gr.on([method.change, target.change, cam_layer.change], when_visible(saliency_ui),
           [panel.active, *base, arch, method, target, cam_layer, panel.session], [sal_img, sal_md], **private)
     gr.on([row.submit, col.submit], when_visible(receptive_ui),
           [panel.active, *base, arch, rf_layer, row, col, panel.session], [rf_img, rf_md, row, col], **private)
-    rf_layer.change(lambda a, ds, layer: layer_centre(zoo, a, ds, layer), [arch, panel.dataset, rf_layer], [row, col], **private).then(
-        when_visible(receptive_ui), [panel.active, *base, arch, rf_layer, row, col, panel.session],
-        [rf_img, rf_md, row, col], **private)
+    rf_layer.change(lambda a, ds, layer: layer_centre(zoo, a, ds, layer), [arch, panel.dataset, rf_layer], [row, col],
+                    **private).then(when_visible(receptive_ui), [panel.active, *base, arch, rf_layer, row, col,
+                                                                  panel.session], [rf_img, rf_md, row, col], **private)
     rf_img.select(rf_click, [*base, arch, rf_layer, panel.session], [rf_img, rf_md, row, col], **private)
-    gr.on([arch.change, panel.dataset.change], lambda a, ds: control_updates(zoo, a, ds), [arch, panel.dataset],
-          [cam_layer, rf_layer, target], **private).then(**insight.event)
-    gr.on([arch.change, panel.dataset.change, page.submit], when_visible(mistakes), [panel.active, arch, panel.dataset, page],
-          [confusion, gallery, mis_md, mis_state], **private)
+    gr.on([arch.change, ticks["dataset"].change], lambda a, ds: control_updates(zoo, a, ds), [arch, panel.dataset],
+          [cam_layer, rf_layer, target], **private).then(when_visible(refresh), [panel.active, *base, *controls],
+                                                        outputs, **private)
+    gr.on([arch.change, ticks["dataset"].change, page.submit], when_visible(mistakes),
+          [panel.active, arch, panel.dataset, page], [confusion, gallery, mis_md, mis_state], **private)
     gallery.select(pick, [mis_state], panel.upload, api_visibility="private")
-    select = tab.select(lambda: TAB_ID, None, panel.active, queue=False, api_visibility="private")
-    select.then(**insight.event)
-    select.then(mistakes, [arch, panel.dataset, page], [confusion, gallery, mis_md, mis_state], **private)
-    if own_panel:
-        gr.on([panel.upload.change], **insight.event)
-    return insight
-

@@ -178,7 +178,7 @@ def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
                 panel = InputPanel(canvas, upload, source, dataset, active, session)
                 with gr.Tabs(selected=next(iter(catalog.TABS))):
                     tabs = [build_network_tab(MODELS, tab, panel) for tab in catalog.TABS.values()]
-                    why = build_insight_tab(MODELS, panel)  # "Why?": follows the canvas and uploads (below)
+                    why = build_insight_tab(MODELS, panel)  # "Why?": follows the input events (below)
                     with gr.Tab("Device", id="device"):
                         device_md = gr.Markdown(views.device_report(MODELS))
                         gr.Button("Refresh", size="sm").click(lambda: views.device_report(MODELS), None, device_md,
@@ -187,9 +187,8 @@ def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
                     build_labs_tab(MODELS, session)
 
         # One event per input update (canvas payload, upload, dataset): frame once, render the visible tab.
-        drawn, uploaded, _ = wire_inputs(MODELS, panel, tabs, InputViews(sees, input_note), input_tabs)
-        for event in (drawn, uploaded):  # the Why? tab computes only while it is visible (it follows dataset itself)
-            event.then(**why.event)
+        drawn, uploaded, switched = wire_inputs(MODELS, panel, tabs, InputViews(sees, input_note), input_tabs)
+        why.follow(inputs=(drawn, uploaded), dataset=(switched,))  # after them: the source is known by then
         gr.Navbar(visible=False)  # one page for visitors: the endpoint page is for API clients only
         defer_hidden_parts(demo)  # what the page does not show at first loads when first shown
     build_endpoints(demo, MODELS, session)
