@@ -167,9 +167,10 @@ def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
                 with gr.Accordion("Examples: real test images", open=True):
                     # The selected dataset's examples only: the other's are hidden (their thumbnails load when
                     # the dataset is switched), which halves what the first page fetches and draws.
-                    shelves = {ds.name: gr.Examples([[f, ds.name] for f in files], inputs=[upload, dataset],
-                                                    label=ds.title, examples_per_page=10, visible_columns=[0],
-                                                    api_visibility="private", visible=ds.name == views.DEFAULT_DATASET)
+                    # (The shelf shown is the selected dataset's, so an example no longer needs to set the dataset.)
+                    shelves = {ds.name: gr.Examples([[f] for f in files], inputs=[upload], label=ds.title,
+                                                    examples_per_page=10, api_visibility="private",
+                                                    visible=ds.name == views.DEFAULT_DATASET)
                                for ds in catalog.DATASETS.values() if (files := example_files(ds.name))}
                 dataset.change(lambda chosen: as_outputs([gr.update(visible=name == chosen) for name in shelves]),
                                dataset, [shelf.dataset for shelf in shelves.values()], queue=False,
