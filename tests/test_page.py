@@ -2,23 +2,19 @@
 
 The endpoints' inputs and outputs live on their own page, so the visitor's page does not carry them, while API
 clients still see every endpoint. The components of non-selected tabs and closed accordions are hidden when the
-page loads (Gradio neither fetches their code nor draws them) and appear when their tab or accordion is opened.
+page loads (Gradio neither fetches their code nor draws them) and appear when their tab or accordion is opened;
+the Why?, Fine-tune and Labs tabs are built when first opened, and the canvas keeps working after that.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import urllib.request
-from pathlib import Path
 
 import pytest
-
 from conftest import wait_until
+from test_browser import browser  # noqa: F401 - the module's Chromium (skips without it or a VGG checkpoint)
 
-CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ENDPOINTS = {"/classify", "/feature_maps", "/inception_branches", "/residual_blocks", "/compare", "/saliency",
              "/receptive_field", "/misclassified", "/bottleneck", "/finetune", "/finetune_stop", "/finetune_use",
              "/finetune_forget", "/gradient_flow", "/teach"}
@@ -63,17 +59,12 @@ def test_first_screen_starts_no_heavy_component(configs):
 
 
 @pytest.fixture(scope="module")
-def page(running_app):
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).is_file():
-        pytest.skip(f"chromium not found at {CHROMIUM} (apt-get install chromium)")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        pg = browser.new_page(viewport={"width": 1280, "height": 900})
-        pg.goto(running_app.url)
-        pg.wait_for_selector("#canvas canvas", timeout=300_000)
-        yield pg
-        browser.close()
+def page(browser, running_app):  # noqa: F811 - the browser fixture is test_browser's
+    pg = browser.new_page(viewport={"width": 1280, "height": 900})
+    pg.goto(running_app.url)
+    pg.wait_for_selector("#canvas canvas", timeout=300_000)
+    yield pg
+    pg.close()
 
 
 def _shown(page, selector: str) -> bool:
