@@ -71,6 +71,11 @@ def _shown(page, selector: str) -> bool:
     return page.locator(selector).count() > 0 and page.locator(selector).first.is_visible()
 
 
+def test_no_navbar_for_the_endpoint_page(page):
+    # The endpoint page is for API clients: Gradio would otherwise show a navbar ("Home") on the visitor's page.
+    assert page.locator("nav").count() == 0
+
+
 def test_deferred_tabs_and_accordions_appear_when_opened(page):
     assert not _shown(page, "#finetune-features") and not _shown(page, "#finetune-start")
     page.get_by_role("tab", name="Fine-tune").click()

@@ -190,7 +190,9 @@ def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
         # One event per input update (canvas payload, upload, dataset): frame once, render the visible tab.
         drawn, uploaded, switched = wire_inputs(MODELS, panel, tabs, InputViews(sees, input_note), input_tabs)
         why.follow(inputs=(drawn, uploaded), dataset=(switched,))  # after them: the source is known by then
-        gr.Navbar(visible=False)  # one page for visitors: the endpoint page is for API clients only
+        # One page for visitors: the endpoint page is for API clients only. "hidden", not False: Gradio hides the
+        # navbar when this component reports it, and a component created with visible=False is never started.
+        gr.Navbar(visible="hidden")
         defer_hidden_parts(demo)  # what the page does not show at first loads when first shown
     build_endpoints(demo, MODELS, session)
     warm_up(MODELS)
