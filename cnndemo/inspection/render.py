@@ -33,20 +33,24 @@ def colorize(a: np.ndarray, cmap: str = SEQUENTIAL) -> np.ndarray:
     return lut(cmap)[idx]
 
 
-def upscale(rgb: np.ndarray, factor: int) -> np.ndarray:
-    """Nearest-neighbour upscaling by an integer ``factor`` (crisp pixels, no blur)."""
-    return rgb.repeat(factor, axis=0).repeat(factor, axis=1) if factor > 1 else rgb
+def upscale(a: np.ndarray, factor: int, axes: tuple[int, int] = (0, 1)) -> np.ndarray:
+    """Nearest-neighbour upscaling of the two ``axes`` (rows, columns) by an integer ``factor`` (crisp pixels,
+    no blur): H x W (x 3) by default, ``axes=(1, 2)`` for a stack of N x H x W tiles."""
+    return a.repeat(factor, axis=axes[0]).repeat(factor, axis=axes[1]) if factor > 1 else a
 
 
 def _as_numpy(maps: torch.Tensor | np.ndarray) -> np.ndarray:
     return maps.detach().float().cpu().numpy() if isinstance(maps, torch.Tensor) else np.asarray(maps, np.float32)
 
 
-def normalise(a: np.ndarray, scale: float, signed: bool) -> np.ndarray:
-    """Map to [0, 1]: ``a / scale`` for non-negative maps, ``0.5 + a / (2 scale)`` for signed ones."""
-    if scale <= 0:
-        return np.full(a.shape, 0.5 if signed else 0.0, np.float32)
-    return 0.5 + a / (2 * scale) if signed else a / scale
+def normalise(a: np.ndarray, scale: float | np.ndarray, signed: bool) -> np.ndarray:
+    """Map to [0, 1]: ``a / scale`` for non-negative maps, ``0.5 + a / (2 scale)`` for signed ones. ``scale`` may
+    be an array that broadcasts against ``a`` (one per channel); where it is not positive the result is 0 (0.5
+    for signed maps)."""
+    scale = np.asarray(scale, np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = 0.5 + a / (2 * scale) if signed else a / scale
+    return np.where(scale > 0, values, np.float32(0.5 if signed else 0.0))
 
 
 def strongest_first(maps: np.ndarray) -> list[int]:
@@ -88,9 +92,7 @@ def channel_grid(
     chosen = a[order]
     peaks = np.abs(chosen).reshape(len(order), -1).max(1) if order else np.zeros(0, np.float32)
     scales = np.maximum(peaks, 0.25 * layer_peak)[:, None, None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        values = np.where(scales > 0, 0.5 + chosen / (2 * scales) if signed else chosen / scales, 0.5 if signed else 0.0)
-    tiles = upscale_stack(sheet.indices(values, cmap), factor)
+    tiles = upscale(sheet.indices(normalise(chosen, scales, signed), cmap), factor, axes=(1, 2))
     maxima = chosen.reshape(len(order), -1).max(1) if order else []
     for k, c in enumerate(order):
         r, q = divmod(k, cols)
@@ -100,11 +102,6 @@ def channel_grid(
     if title:
         sheet.text((gap, 4), title, TEXT, 13)
     return sheet.image()
-
-
-def upscale_stack(tiles: np.ndarray, factor: int) -> np.ndarray:
-    """Nearest-neighbour upscaling of N x H x W tiles by an integer ``factor``."""
-    return tiles.repeat(factor, axis=1).repeat(factor, axis=2) if factor > 1 else tiles
 
 
 def input_image(a: np.ndarray | torch.Tensor, factor: int = 8) -> Image.Image:
