@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import gradio as gr
@@ -119,10 +120,10 @@ def test_misclassified(client):
 
 
 def test_the_why_tab_computes_only_when_visible_and_waits_for_pen_up(random_zoo):
-    from cnndemo.app.insight_tab import refresh_why
+    from cnndemo.app.insight_tab import when_visible, why_values
 
-    def refresh(canvas, upload, source, dataset, active, *rest):
-        return refresh_why(random_zoo, active, canvas, upload, source, dataset, *rest)
+    def refresh(canvas, upload, source, dataset, active, *rest):  # what the tab's input event runs
+        return when_visible(functools.partial(why_values, random_zoo))(active, canvas, upload, source, dataset, *rest)
 
     args = ("mnist", "vgg11", "gradcam", "", None, "net.features.block1", 8, 8, None)
     assert refresh(None, str(EXAMPLE), "upload", "mnist", "vgg", *args[1:]) == gr.skip()  # another tab is visible

@@ -86,9 +86,15 @@ API_PAGE = "endpoints"  # the path of the page that holds the API-only component
 
 
 def api_only(component_class, *args, **kwargs):
-    """A component that exists for the API alone: hidden, so a browser never loads its code (Gradio loads a
+    """``component_class(*args, **kwargs)`` (a class or a factory) as a component that exists for the API alone: hidden, so a browser never loads its code (Gradio loads a
     component's code when it is visible). Build these inside ``demo.route(..., API_PAGE)``."""
     return component_class(*args, visible=False, **kwargs)
+
+
+def published(name: str, api: bool) -> dict[str, str]:
+    """Event keyword arguments for a function served twice: the named endpoint ``name`` on the endpoint page
+    (``api``), or a private event in a tab built when opened (same function, no name)."""
+    return {"api_name": name} if api else {"api_visibility": "private"}
 
 
 def build_api(zoo: ModelZoo) -> None:

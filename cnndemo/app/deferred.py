@@ -9,8 +9,8 @@ visit pays one round trip and the components' code, the page load pays nothing f
 :func:`defer_hidden_parts` applies this to everything a visitor does not see when the page opens.
 
 Hidden components still cost the page: Gradio's browser code walks the page's whole component tree three times
-while it loads (about 1 ms per component here, 217 of them). The two largest tabs (Fine-tune, Labs) are therefore
-not on the page at all until they are opened: :func:`build_when_opened` builds a tab's contents with ``gr.render``
+while it loads (about 1 ms per component here, 217 of them). The three largest tabs (Why?, Fine-tune, Labs) are
+therefore not on the page until they are opened: :func:`build_when_opened` builds a tab's contents with ``gr.render``
 the first time the tab is selected (once per browser session). Events inside it are per session and private, so
 those tabs' named endpoints are API-only twins on the endpoint page (same functions, same component types).
 """

@@ -21,6 +21,7 @@ from typing import Any
 import gradio as gr
 
 from cnndemo import catalog
+from cnndemo.app.api import api_only, published
 from cnndemo.app.deferred import build_when_opened
 from cnndemo.app.finetune_plots import progress_html
 from cnndemo.app.finetune_view import OUTPUT_NAMES, REGISTRY, finetune_events
@@ -139,28 +140,24 @@ def _wire(w: dict[str, Any], buttons: dict[str, Any], session_state: gr.State, m
     ``api``, private events in the tab."""
     fns = _handlers(models)
 
-    def named(name: str) -> dict:
-        return {"api_name": name} if api else {"api_visibility": "private"}
-
     buttons["start"].click(fns["finetune"], [*(w[n] for n in INPUT_NAMES), session_state], [w[n] for n in OUTPUT_NAMES],
                            show_progress="hidden",
                            # Unlimited here: a run never waits in Gradio's queue, where Stop cannot reach it. The
                            # app's own bounded queue (MAX_QUEUED_RUNS) and one run per visitor limit the runs.
-                           concurrency_limit=None, **named("finetune"))
+                           concurrency_limit=None, **published("finetune", api))
     buttons["stop"].click(fns["finetune_stop"], None, w["status"], concurrency_limit=None, show_progress="hidden",
-                          **named("finetune_stop"))
+                          **published("finetune_stop", api))
     buttons["use"].click(fns["finetune_use"], session_state, [session_state, w["use_msg"]], concurrency_limit=None,
-                         **named("finetune_use"))
+                         **published("finetune_use", api))
     buttons["forget"].click(fns["finetune_forget"], session_state, [session_state, w["use_msg"]],
-                            concurrency_limit=None, **named("finetune_forget"))
+                            concurrency_limit=None, **published("finetune_forget", api))
 
 
 def build_finetune_api(session_state: gr.State, models: Any) -> None:
     """``/finetune``, ``/finetune_stop``, ``/finetune_use``, ``/finetune_forget`` on API-only components (call inside
     the app's endpoint page); the tab calls the same functions."""
-    make = _widgets(FineTuneSpec())
-    w = {name: factory(visible=False) for name, factory in make.items()}
-    buttons = {name: gr.Button(visible=False) for name in ("start", "stop", "use", "forget")}
+    w = {name: api_only(factory) for name, factory in _widgets(FineTuneSpec()).items()}
+    buttons = {name: api_only(gr.Button) for name in ("start", "stop", "use", "forget")}
     _wire(w, buttons, session_state, models, api=True)
 
 

@@ -136,6 +136,7 @@ def saliency(zoo: ModelZoo, value, ds, a, m, t, layer, session):
         return None, _note(exc, value)
     return im, saliency_caption(info)
 
+
 def receptive(zoo: ModelZoo, value, ds, a, layer, r, c, session):
     try:
         im, info = iv.receptive_field_view(zoo, value, a, ds, layer, r, c, session)
@@ -143,11 +144,13 @@ def receptive(zoo: ModelZoo, value, ds, a, layer, r, c, session):
         return None, _note(exc, value), gr.skip(), gr.skip()
     return im, rf_markdown(info), info["row"], info["col"]
 
+
 def compare(zoo: ModelZoo, value, ds, session):
     try:
         return compare_markdown(iv.compare_view(zoo, value, ds, session=session)[1])
     except LIVE_ERRORS as exc:
         return _note(exc, value)
+
 
 def mistakes(a, ds, p):
     try:
@@ -157,7 +160,6 @@ def mistakes(a, ds, p):
     text = (f"**{catalog.arch(a).title}** (pretrained): {info['test_accuracy']:.2%} of 10,000 test images right, "
             f"**{info['total_misclassified']}** wrong; page {info['page']} of {info['pages']}, most confident first.")
     return confusion_image(load_mistakes(a, ds).confusion, info["classes"]), items, text, (a, ds, info["items"])
-
 
 
 def why_values(zoo: ModelZoo, canvas, upload, source, ds, a, m, t, cam, rfl, r, c, session) -> dict[str, Any]:
@@ -171,12 +173,20 @@ def why_values(zoo: ModelZoo, canvas, upload, source, ds, a, m, t, cam, rfl, r, 
     return out
 
 
-def refresh_why(zoo: ModelZoo, active, *args) -> Any:
-    """:func:`why_values` while the tab is visible; a hidden tab computes nothing."""
-    return why_values(zoo, *args) if active == TAB_ID else gr.skip()
+def when_visible(fn):
+    """``fn`` behind a first argument, the visible tab's id: it runs only while this tab is visible (a hidden tab
+    computes nothing)."""
+    def run(active, *args):
+        return fn(*args) if active == TAB_ID else gr.skip()
+    return run
 
 
 TICK = "(n) => (n || 0) + 1"  # a browser-only event that bumps a hidden counter (no server round trip)
+
+
+def _bump(listener: Any, tick: Any) -> None:
+    """Attach the browser-only bump of ``tick`` to ``listener`` (``event.then`` or a component's trigger)."""
+    listener(None, tick, tick, js=TICK, api_visibility="private", show_progress="hidden")
 
 
 @dataclass
@@ -189,8 +199,7 @@ class InsightTab:
         """Refresh after each event of ``inputs`` (canvas, upload) and ``dataset`` (dataset switched)."""
         for kind, events in (("input", inputs), ("dataset", dataset)):
             for event in events:
-                event.then(None, self.ticks[kind], self.ticks[kind], js=TICK, api_visibility="private",
-                           show_progress="hidden")
+                _bump(event.then, self.ticks[kind])
 
 
 def build_insight_tab(zoo: ModelZoo, panel: InputPanel | None = None) -> InsightTab:
@@ -207,13 +216,11 @@ def build_insight_tab(zoo: ModelZoo, panel: InputPanel | None = None) -> Insight
         ticks = {kind: gr.Number(0, visible=False) for kind in ("input", "dataset", "shown")}
         current = [panel.canvas, panel.upload, panel.source, panel.dataset, panel.session]
         build_when_opened(tab, lambda *values: _contents(zoo, panel, ticks, *values), inputs=current)
-    tab.select(lambda: TAB_ID, None, panel.active, queue=False, api_visibility="private").then(
-        None, ticks["shown"], ticks["shown"], js=TICK, api_visibility="private", show_progress="hidden")
-    insight = InsightTab(ticks)
-    if own_panel:
-        insight.follow(inputs=(panel.upload.change(None, js="() => {}", api_visibility="private"),),
-                       dataset=(panel.dataset.change(None, js="() => {}", api_visibility="private"),))
-    return insight
+    _bump(tab.select(lambda: TAB_ID, None, panel.active, queue=False, api_visibility="private").then, ticks["shown"])
+    if own_panel:  # its own upload box and dataset choice have no other events to follow
+        _bump(panel.upload.change, ticks["input"])
+        _bump(panel.dataset.change, ticks["dataset"])
+    return InsightTab(ticks)
 
 
 def _contents(zoo: ModelZoo, panel: InputPanel, ticks: dict[str, Any], canvas0: Any, upload0: Any, source0: str,
@@ -273,11 +280,6 @@ def _contents(zoo: ModelZoo, panel: InputPanel, ticks: dict[str, Any], canvas0: 
 
     def refresh(*args):
         return {named[k]: v for k, v in why_values(zoo, *args).items()}
-
-    def when_visible(fn):
-        def run(active, *args):
-            return fn(*args) if active == TAB_ID else gr.skip()  # a hidden tab computes nothing
-        return run
 
     def saliency_ui(canvas, upload, source, ds, a, m, t, layer, session):
         return saliency(zoo, panel_input(canvas, upload, source), ds, a, m, t, layer, session)

@@ -23,6 +23,7 @@ from typing import Any
 import gradio as gr
 
 from cnndemo import catalog
+from cnndemo.app.api import api_only, published
 from cnndemo.app.deferred import build_when_opened
 from cnndemo.app.inputs import BoundedSketchpad, NoRemoteFiles
 from cnndemo.app.labs_streams import (
@@ -139,21 +140,18 @@ def _wire(w: dict[str, Any], buttons: dict[str, Any], zoo: ModelZoo, session: gr
     events in the tab."""
     fns = _handlers(zoo)
 
-    def named(name: str) -> dict:
-        return {"api_name": name} if api else {"api_visibility": "private"}
-
     buttons["gradient"].click(fns["gradient_flow"], [w["depth"], w["width"], w["steps"], w["lr"]],
                               [w["gradient_status"], w["plot"], w["gradient_json"]], concurrency_limit=2,
-                              concurrency_id="labs_train", show_progress="hidden", **named("gradient_flow"))
+                              concurrency_id="labs_train", show_progress="hidden", **published("gradient_flow", api))
     buttons["teach"].click(fns["teach"], [w["files"], w["labels"], w["arch"], session],
                            [w["teach_status"], w["comparison"], w["teach_json"]], concurrency_limit=2,
-                           concurrency_id="labs_train", show_progress="hidden", **named("teach"))
+                           concurrency_id="labs_train", show_progress="hidden", **published("teach", api))
 
 
 def build_labs_api(zoo: ModelZoo, session: gr.State) -> None:
     """``/gradient_flow`` and ``/teach`` on API-only components (call inside the app's endpoint page)."""
-    w = {name: factory(visible=False) for name, factory in _widgets().items()}
-    _wire(w, {"gradient": gr.Button(visible=False), "teach": gr.Button(visible=False)}, zoo, session, api=True)
+    w = {name: api_only(factory) for name, factory in _widgets().items()}
+    _wire(w, {"gradient": api_only(gr.Button), "teach": api_only(gr.Button)}, zoo, session, api=True)
 
 
 def _gradient_panel(make: dict[str, Any], w: dict[str, Any]) -> Any:
@@ -186,9 +184,9 @@ def _collection(files: list[str], labels: list[str]) -> tuple:
     return files or None, json.dumps(labels), [(f, l) for f, l in zip(files, labels)], summary
 
 
-def _teach_panel(make: dict[str, Any], w: dict[str, Any]) -> Any:
-    """The teach lab's widgets and its private drawing events; returns its Teach button."""
-    folder = tempfile.mkdtemp(prefix="cnndemo-teach-")
+def _teach_panel(make: dict[str, Any], w: dict[str, Any], folder: str) -> Any:
+    """The teach lab's widgets and its private drawing events (drawings saved under ``folder``); returns its Teach
+    button."""
     gr.Markdown(TEACH_INTRO)
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
@@ -237,14 +235,14 @@ def _teach_panel(make: dict[str, Any], w: dict[str, Any]) -> Any:
     return go
 
 
-def _panel(zoo: ModelZoo, session: gr.State) -> None:
+def _panel(zoo: ModelZoo, session: gr.State, folder: str) -> None:
     """The tab's contents (built when the tab is first opened)."""
     make, w = _widgets(), {}
     with gr.Tabs():
         with gr.Tab("Vanishing gradients", id="labs-gradients"):
             gradient = _gradient_panel(make, w)
         with gr.Tab("Teach it your handwriting", id="labs-teach") as teach_tab:
-            teach = _teach_panel(make, w)
+            teach = _teach_panel(make, w, folder)
         teach_tab.select(None, None, None, js=SELECT_TEACH_BRUSH_JS, api_visibility="private")
     _wire(w, {"gradient": gradient, "teach": teach}, zoo, session, api=False)
 
@@ -252,5 +250,6 @@ def _panel(zoo: ModelZoo, session: gr.State) -> None:
 def build_labs_tab(zoo: ModelZoo, session: gr.State) -> None:
     """Create the "Labs" tab (call inside the app's ``gr.Tabs()``); its contents are built when it is first opened.
     Its endpoints: :func:`build_labs_api`."""
+    folder = tempfile.mkdtemp(prefix="cnndemo-teach-")  # one for the app, not one per session that opens the tab
     with gr.Tab("Labs", id="labs", elem_id="labs-tab") as tab:
-        build_when_opened(tab, lambda: _panel(zoo, session))
+        build_when_opened(tab, lambda: _panel(zoo, session, folder))
