@@ -27,6 +27,7 @@ from cnndemo.app import views
 from cnndemo.app.api import ImageFile
 from cnndemo.app.deferred import build_when_opened
 from cnndemo.app.network_tab import InputPanel, current_source
+from cnndemo.app.prose import Prose
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.decode import BlankInput, InputError
 from cnndemo.insight.attribution import METHOD_TITLES, METHODS, default_gradcam_layer
@@ -237,13 +238,13 @@ def _contents(zoo: ModelZoo, panel: InputPanel, ticks: dict[str, Any], canvas0: 
     r0, c0 = rfv0[2:] if isinstance(rfv0[2], int) else (r0, c0)  # the unit actually shown (skip: no input yet)
     mis0 = mistakes(a0, ds0, 1)
 
-    gr.Markdown("### Why did it say that?\nAll networks side by side, what mattered for the answer, what one unit "
+    Prose("### Why did it say that?\nAll networks side by side, what mattered for the answer, what one unit "
                 "can see, and the mistakes each network makes on the 10,000 test images.")
     # interactive=True: Gradio infers it only for components built with the page, not in a gr.render
     arch = gr.Dropdown(archs, value=a0, label="Network (attribution, receptive field, mistakes)", elem_id="why-arch",
                        interactive=True)
     with gr.Accordion("Compare all networks", open=True):
-        compare_md = gr.Markdown(compare(zoo, value0, ds0, session0), elem_id="why-compare")
+        compare_md = Prose(compare(zoo, value0, ds0, session0), elem_id="why-compare")
     with gr.Accordion("What mattered (attribution, with Captum)", open=True):
         with gr.Row():
             method = gr.Radio([(METHOD_TITLES[m], m) for m in METHODS], value="gradcam", label="Method",
@@ -253,7 +254,7 @@ def _contents(zoo: ModelZoo, panel: InputPanel, ticks: dict[str, Any], canvas0: 
         with gr.Row(equal_height=False):
             sal_img = gr.Image(sal0[0], type="pil", format="png", interactive=False, label="What mattered", height=260,
                                elem_classes="pixelated", elem_id="why-saliency", buttons=["download"])
-            sal_md = gr.Markdown(sal0[1], elem_id="why-saliency-note")
+            sal_md = Prose(sal0[1], elem_id="why-saliency-note")
     with gr.Accordion("Where a unit looks (receptive field)", open=True):
         with gr.Row():
             rf_layer = gr.Dropdown(rf0["choices"], value=rf0["value"], label="Layer", interactive=True)
@@ -262,11 +263,11 @@ def _contents(zoo: ModelZoo, panel: InputPanel, ticks: dict[str, Any], canvas0: 
         with gr.Row(equal_height=False):
             rf_img = gr.Image(rfv0[0], type="pil", format="png", interactive=False, height=260, elem_classes="pixelated",
                               label="Receptive field", elem_id="why-rf")
-            rf_md = gr.Markdown(rfv0[1], elem_id="why-rf-note")
+            rf_md = Prose(rfv0[1], elem_id="why-rf-note")
     with gr.Accordion("The test-set mistakes", open=True):
         with gr.Row():
             page = gr.Number(1, precision=0, minimum=1, label="Page", scale=0, min_width=120, interactive=True)
-            mis_md = gr.Markdown(mis0[2], elem_id="why-mistakes-note")
+            mis_md = Prose(mis0[2], elem_id="why-mistakes-note")
         with gr.Row(equal_height=False):
             confusion = gr.Image(mis0[0], type="pil", format="png", interactive=False, label="Confusion matrix",
                                  scale=1, elem_id="why-confusion", buttons=["download", "fullscreen"])

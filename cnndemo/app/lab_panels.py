@@ -14,6 +14,7 @@ import gradio as gr
 from cnndemo import catalog
 from cnndemo.app import labs_plots
 from cnndemo.app.api import api_errors, api_only
+from cnndemo.app.prose import Prose
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.finetune.store import SessionModels
 from cnndemo.inspection.analysis import first_conv_kernels
@@ -55,7 +56,7 @@ def build_bottleneck_panel(tab: catalog.Tab, arch: Any, module: Any) -> None:
     # Filled when opened, never while the app starts (building the models and a forward pass cost start-up time).
     with gr.Accordion("Bottleneck calculator: what the 1x1 convolutions save", open=False,
                       elem_id="bottleneck") as accordion:
-        gr.Markdown(BOTTLENECK_INTRO)
+        Prose(BOTTLENECK_INTRO)
         variant = gr.Checkbox(False, label=f"Show {variants[0].title} instead" if variants else "",
                               visible=bool(variants), elem_id="bottleneck-variant")
         table = gr.HTML(elem_id="bottleneck-table")
@@ -87,7 +88,7 @@ def build_filters_panel(tab: catalog.Tab) -> tuple[Any, Any]:
     events; nothing is drawn while the page loads)."""
     with gr.Accordion("Filters that learn: the first convolution's kernels", open=False,
                       elem_id=f"filters-{tab.id}") as accordion:
-        gr.Markdown(FILTERS_INTRO)
+        Prose(FILTERS_INTRO)
         image = gr.Image(format="png", type="pil", interactive=False, show_label=False, elem_classes="pixelated",
                          elem_id=f"filters-img-{tab.id}", buttons=["download", "fullscreen"])
     return accordion, image

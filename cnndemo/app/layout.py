@@ -30,6 +30,8 @@ from cnndemo.app.insight_tab import build_insight_tab
 from cnndemo.app.lab_panels import build_bottleneck_api
 from cnndemo.app.labs_tab import build_labs_api, build_labs_tab
 from cnndemo.app.network_tab import InputPanel, build_network_tab
+from cnndemo.app.prose import CSS as PROSE_CSS
+from cnndemo.app.prose import Prose
 from cnndemo.app.serving import (
     DELETE_CACHE,
     STATE_SESSION_CAPACITY,
@@ -163,7 +165,7 @@ def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
                     sees = gr.Image(label="What the network sees (28 x 28)", format="png", type="pil",
                                     interactive=False, elem_id="sees", elem_classes="pixelated", height=240,
                                     buttons=["download"])
-                    input_note = gr.Markdown(BLANK_HINT, elem_id="input-note")
+                    input_note = Prose(BLANK_HINT, elem_id="input-note")
                 with gr.Accordion("Examples: real test images", open=True):
                     # The selected dataset's examples only: the other's are hidden (their thumbnails load when
                     # the dataset is switched), which halves what the first page fetches and draws.
@@ -181,7 +183,7 @@ def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
                     tabs = [build_network_tab(MODELS, tab, panel) for tab in catalog.TABS.values()]
                     why = build_insight_tab(MODELS, panel)  # "Why?": follows the input events (below)
                     with gr.Tab("Device", id="device"):
-                        device_md = gr.Markdown(views.device_report(MODELS))
+                        device_md = Prose(views.device_report(MODELS))
                         gr.Button("Refresh", size="sm").click(lambda: views.device_report(MODELS), None, device_md,
                                                               api_visibility="private")
                     build_finetune_tab(session, MODELS)
@@ -220,7 +222,7 @@ def launch_kwargs() -> dict:
         "theme": gr.themes.Soft(primary_hue="indigo", secondary_hue="sky",
                                 font=["ui-sans-serif", "system-ui", "sans-serif"],
                                 font_mono=["ui-monospace", "DejaVu Sans Mono", "monospace"]),
-        "css": CSS,
+        "css": CSS + PROSE_CSS,
         "show_error": True,  # handlers raise gr.Error with one line; Gradio's own input errors reach clients too
         "state_session_capacity": STATE_SESSION_CAPACITY,
         "app_kwargs": app_kwargs(),

@@ -17,6 +17,7 @@ import gradio as gr
 
 from cnndemo import catalog
 from cnndemo.app import lab_panels, views
+from cnndemo.app.prose import Prose
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.canvas import canvas_ink
 from cnndemo.data.decode import InputError
@@ -153,19 +154,19 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
     with gr.Tab(tab.title, id=tab.id) as tab_block:
         arch = gr.Radio(choices, value=first, label="Model", visible=len(choices) > 1,
                         info="The course model is the small network of seed 002 (Liu Er's PyTorch course).")
-        note = gr.Markdown(views.model_note(zoo, first, views.DEFAULT_DATASET), elem_classes="model-note")
+        note = Prose(views.model_note(zoo, first, views.DEFAULT_DATASET), elem_classes="model-note")
         with gr.Row(equal_height=False):
             # min_width: on a phone the explanation wraps below the prediction instead of squeezing beside it
             label = gr.Label(num_top_classes=5, label="Prediction (top 5)", scale=1, min_width=300,
                              elem_id=f"label-{tab.id}")
-            explain_md = gr.Markdown(views.explanation(zoo, first), elem_classes="explain", container=True, scale=1,
+            explain_md = Prose(views.explanation(zoo, first), elem_classes="explain", container=True, scale=1,
                                      min_width=300)
         layers = views.layer_choices(zoo, first)
         modules = views.module_choices(zoo, first)
         with gr.Accordion("Feature maps", open=True):
             layer = gr.Dropdown(layers, value=layers[0][1] if layers else None, label="Layer",
                                 info="Each square is one channel's activation map (brighter = stronger), strongest first.")
-            caption = gr.Markdown()
+            caption = Prose()
             fmap = gr.Image(label="Channels", format="png", type="pil", interactive=False, show_label=False,
                             elem_classes="pixelated", elem_id=f"fmap-{tab.id}", buttons=["download", "fullscreen"])
         module = gr.Dropdown(modules, value=modules[0][1] if modules else None, label="Inception module",
@@ -173,7 +174,7 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
         branch_imgs, branch_table, res_img, res_table = [], None, None, None
         if tab.kind == "inception":
             with gr.Accordion("Inception branches: four paths side by side", open=True):
-                gr.Markdown("Pick a module: each branch's channels for the current input. The branch channel counts "
+                Prose("Pick a module: each branch's channels for the current input. The branch channel counts "
                             "add up to the module's output channels; the share says how much of the module's "
                             "activation energy (sum of squares) each branch carries.")
                 module.render()
@@ -183,19 +184,19 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
                     branch_imgs = [gr.Image(format="png", type="pil", interactive=False, label=f"branch {i + 1}",
                                             show_label=False, elem_classes="pixelated", buttons=["fullscreen"])
                                    for i in range(BRANCH_SLOTS)]
-                branch_table = gr.Markdown()
+                branch_table = Prose()
             lab_panels.build_bottleneck_panel(tab, arch, module)
         else:
             module.render()  # hidden: the refresh handler reads it on every tab
         if tab.kind == "residual":
             with gr.Accordion("Residual blocks: x, F(x) and the output", open=True):
-                gr.Markdown("For every block: its input **x**, the residual branch **F(x)** (red = positive, "
+                Prose("For every block: its input **x**, the residual branch **F(x)** (red = positive, "
                             "blue = negative), and the output **relu(F(x) + shortcut(x))**, each averaged over channels. "
                             "A small ‖F(x)‖/‖x‖ means the block makes a small correction to what passes through it.")
                 with gr.Row(equal_height=False):
                     res_img = gr.Image(format="png", type="pil", interactive=False, show_label=False, scale=3,
                                        elem_classes="pixelated", buttons=["download", "fullscreen"])
-                    res_table = gr.Markdown()
+                    res_table = Prose()
         filters_acc, filters = lab_panels.build_filters_panel(tab)
         with gr.Accordion("Architecture (torchinfo, 1 x 1 x 28 x 28 input)", open=False) as arch_acc:
             # Filled when opened (a callable value would run torchinfo while the app starts); cached per model.

@@ -50,10 +50,13 @@ async def _unknown_endpoint(request: Any, exc: Exception) -> Any:
 
 
 def app_kwargs() -> dict[str, Any]:
-    """``demo.launch(app_kwargs=...)``: FastAPI exception handlers for what Gradio answers with a bare 500."""
+    """``demo.launch(app_kwargs=...)``: FastAPI exception handlers for what Gradio answers with a bare 500, and
+    Gradio's frontend files compressed once instead of on every request (:mod:`cnndemo.app.compressed_assets`)."""
     from gradio.route_utils import FnIndexInferError
 
-    return {"exception_handlers": {FnIndexInferError: _unknown_endpoint}}
+    from cnndemo.app.compressed_assets import middleware
+
+    return {"exception_handlers": {FnIndexInferError: _unknown_endpoint}, "middleware": middleware()}
 
 
 def _jwt_claims(token: str) -> dict:
