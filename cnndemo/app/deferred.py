@@ -37,10 +37,27 @@ def _leaves(block: BlockContext) -> Iterator[Component]:
             yield child
 
 
-def defer(block: BlockContext, trigger: Any) -> list[Component]:
+def _shown_at_first(block: BlockContext) -> Iterator[Component]:
+    """The visible components under ``block`` outside closed accordions and unselected tabs."""
+    for child in getattr(block, "children", []):
+        if isinstance(child, gr.Accordion) and child.open is False or child.visible is False:
+            continue
+        if isinstance(child, gr.Tabs):
+            tabs = [t for t in child.children if isinstance(t, gr.Tab)]
+            chosen = next((t for t in tabs if t.id == child.selected), tabs[0] if tabs else None)
+            yield from _shown_at_first(chosen) if chosen is not None else ()
+        elif isinstance(child, BlockContext):
+            yield from _shown_at_first(child)
+        elif isinstance(child, Component):
+            yield child
+
+
+def defer(block: BlockContext, trigger: Any, loaded: frozenset[str] = frozenset()) -> list[Component]:
     """Hide the visible components under ``block`` until ``trigger`` (e.g. ``tab.select``, ``accordion.expand``)
-    first fires; returns them. Components the builder hid on purpose stay as they were."""
-    shown = list(_leaves(block))
+    first fires; returns them. Components the builder hid on purpose stay as they were, and so do those of a type
+    in ``loaded`` (its code is on the page anyway; Gradio itself does not draw what a closed accordion or an
+    unselected tab holds). Nothing to hide: no event."""
+    shown = [c for c in _leaves(block) if c.get_block_name() not in loaded]
     if not shown:
         return shown
     for component in shown:
@@ -69,14 +86,16 @@ def _depth(block: Any) -> int:
 
 def defer_hidden_parts(demo: gr.Blocks) -> None:
     """Defer every closed accordion of ``demo`` (until it is opened; the deepest first, so a nested one waits for
-    its own) and every tab but the selected one of each ``gr.Tabs`` (until it is selected)."""
+    its own) and every tab but the selected one of each ``gr.Tabs`` (until it is selected), as far as they hold
+    component types the first screen does not show (every reveal is one more event for the page to load)."""
+    loaded = frozenset(c.get_block_name() for c in _shown_at_first(demo))
     accordions = [b for b in demo.blocks.values() if isinstance(b, gr.Accordion) and b.open is False]
     for accordion in sorted(accordions, key=_depth, reverse=True):
-        defer(accordion, accordion.expand)
+        defer(accordion, accordion.expand, loaded)
     for tabs in [b for b in demo.blocks.values() if isinstance(b, gr.Tabs)]:
         for tab in tabs.children:
             if isinstance(tab, gr.Tab) and tab.id != tabs.selected:
-                defer(tab, tab.select)
+                defer(tab, tab.select, loaded)
 
 
 def build_when_opened(tab: gr.Tab, build: Callable[..., None], inputs: list | None = None) -> None:
