@@ -58,6 +58,16 @@ def test_first_screen_starts_no_heavy_component(configs):
     assert {"html", "label", "image", "dropdown", "radio"} <= visible  # the canvas, the VGG tab's prediction and views
 
 
+def test_the_page_parses_no_markdown_and_carries_few_events(configs):
+    """The page's texts arrive as HTML (cnndemo.app.prose), so no gr.Markdown and its browser-side parser; and every
+    event costs page load (Gradio's browser code walks each one for every component, see BENCHMARKS.md)."""
+    _full, page = configs
+    assert "markdown" not in {c["type"] for c in page["components"]}
+    note = next(c for c in page["components"] if c.get("props", {}).get("elem_id") == "input-note")
+    assert note["props"]["value"].strip().startswith("<p>")  # rendered on the server
+    assert len(page["dependencies"]) <= 40, f"{len(page['dependencies'])} events on the visitor's page (38 today)"
+
+
 @pytest.fixture(scope="module")
 def page(browser, running_app):  # noqa: F811 - the browser fixture is test_browser's
     pg = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -73,6 +83,9 @@ def _shown(page, selector: str) -> bool:
 
 def test_no_navbar_for_the_endpoint_page(page):
     # The endpoint page is for API clients: Gradio would otherwise show a navbar ("Home") on the visitor's page.
+    # (Gradio draws it while the page starts and removes it once the navbar component has loaded)
+    wait_until(lambda: page.locator("nav").count() == 0, "no navbar once the page has loaded", 30)
+    page.wait_for_timeout(500)
     assert page.locator("nav").count() == 0
 
 
@@ -110,3 +123,30 @@ def test_tabs_built_when_opened_leave_the_canvas_working(page):
     page.mouse.up()
     wait_until(lambda: label(page) != "", "a prediction in the VGG tab after drawing", 120)
     assert settled(page) == "7"
+
+
+def test_an_example_is_classified_and_the_shelf_follows_the_dataset(page, running_app):
+    """Clicking an example puts it in the upload box and the VGG tab shows what /classify answers for that file
+    (some examples are hard ones the model gets wrong); switching the dataset shows that dataset's own shelf."""
+    from pathlib import Path
+
+    from gradio_client import Client, handle_file
+    from test_browser import label
+
+    page.get_by_role("tab", name="VGG").click()
+    shelf = page.locator("button.gallery-item:visible")
+    wait_until(lambda: shelf.count() == 10, "ten examples on the shelf", 60)
+    first = shelf.nth(0).locator("img").get_attribute("src")
+    name = shelf.nth(3).locator("img").get_attribute("src").rsplit("/", 1)[1]
+    assert name.startswith("3_"), "one example per class, in class order: the fourth is a 3"
+    path = Path(__file__).resolve().parent.parent / "examples" / "mnist" / name
+    expected = Client(running_app.url, verbose=False).predict(handle_file(str(path)), "vgg11", "mnist",
+                                                               api_name="/classify")["label"]
+    shelf.nth(3).click()
+    wait_until(lambda: label(page) == expected, f"the example classified as {expected} in the VGG tab", 120)
+    assert page.get_by_role("tab", name="Upload", selected=True).count() == 1
+    page.locator("#dataset").get_by_label("Fashion-MNIST clothing").check()
+    wait_until(lambda: shelf.count() == 10 and shelf.nth(0).locator("img").get_attribute("src") != first,
+               "the clothing examples", 60)
+    page.locator("#dataset").get_by_label("MNIST digits").check()
+    page.get_by_role("tab", name="Draw").click()
