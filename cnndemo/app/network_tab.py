@@ -216,19 +216,22 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
         drawing = not (source == "upload" and upload)
         return {**out, panel.canvas: gr.update(answer=answer_text(arch_name, out[t.label]) if drawing else "")}
 
-    def selected(canvas, upload, source, dataset, arch_name, layer_name, module_name, session, _active):
-        """The tab is selected: it becomes the visible one and shows the current input, and the summary of the model
-        in use (a fine-tuned copy's trainable count differs). One event, so a tab switch costs one round trip."""
-        out = refresh(canvas, upload, source, dataset, arch_name, layer_name, module_name, session, tab.id)
-        return {**out, panel.active: tab.id, arch_code: views.architecture(zoo, arch_name, dataset, session)}
+    def selected(canvas, upload, source, dataset, arch_name, layer_name, module_name, session, active):
+        """The tab is selected: it shows the current input, and the summary of the model in use (a fine-tuned copy's
+        trainable count differs)."""
+        out = refresh(canvas, upload, source, dataset, arch_name, layer_name, module_name, session, active)
+        return {**out, arch_code: views.architecture(zoo, arch_name, dataset, session)} if isinstance(out, dict) else out
 
     t.handler = refresh
     show_filters = {"fn": functools.partial(lab_panels.filters_image, zoo), "inputs": [arch, panel.dataset, panel.session],
                     "outputs": filters, "api_visibility": "private", "show_progress": "hidden"}
     # As few events as will do: the page's browser code walks every event for every component while it loads
-    # (the page had 61 events; 38 after merging, and it loads ~40 ms sooner).
+    # (61 events -> 38 made the page load ~40 ms sooner; 41 with the unqueued tab switches below).
     gr.on([layer.change, module.change], **t.event)  # the dataset switch: cnndemo.app.input_panel
-    tab_block.select(**{**t.event, "fn": selected, "outputs": [*t.event["outputs"], arch_code, panel.active]})
+    # The visible tab is set at once (unqueued, like the Why? tab's), so a quick switch to another tab cannot be
+    # overtaken by this tab's queued refresh.
+    tab_block.select(lambda: tab.id, None, panel.active, queue=False, api_visibility="private").then(
+        **{**t.event, "fn": selected, "outputs": [*t.event["outputs"], arch_code]})
     arch_acc.expand(lambda *args: gr.update(value=views.architecture(zoo, *args), visible=True),
                     [arch, panel.dataset, panel.session], arch_code, api_visibility="private", show_progress="hidden")
     choosable = [arch.change] if len(choices) > 1 else []  # one model: the hidden radio never changes
