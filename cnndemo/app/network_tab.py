@@ -17,6 +17,7 @@ import gradio as gr
 
 from cnndemo import catalog
 from cnndemo.app import lab_panels, views
+from cnndemo.app.outputs import Picture, Prediction
 from cnndemo.app.prose import Prose
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.canvas import canvas_ink
@@ -157,7 +158,7 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
         note = Prose(views.model_note(zoo, first, views.DEFAULT_DATASET), elem_classes="model-note")
         with gr.Row(equal_height=False):
             # min_width: on a phone the explanation wraps below the prediction instead of squeezing beside it
-            label = gr.Label(num_top_classes=5, label="Prediction (top 5)", scale=1, min_width=300,
+            label = Prediction(num_top_classes=5, label="Prediction (top 5)", scale=1, min_width=300,
                              elem_id=f"label-{tab.id}")
             explain_md = Prose(views.explanation(zoo, first), elem_classes="explain", container=True, scale=1,
                                      min_width=300)
@@ -167,7 +168,7 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
             layer = gr.Dropdown(layers, value=layers[0][1] if layers else None, label="Layer",
                                 info="Each square is one channel's activation map (brighter = stronger), strongest first.")
             caption = Prose()
-            fmap = gr.Image(label="Channels", format="png", type="pil", interactive=False, show_label=False,
+            fmap = Picture(label="Channels", format="png", type="pil", interactive=False, show_label=False,
                             elem_classes="pixelated", elem_id=f"fmap-{tab.id}", buttons=["download", "fullscreen"])
         module = gr.Dropdown(modules, value=modules[0][1] if modules else None, label="Inception module",
                              visible=tab.kind == "inception", render=False, elem_id=f"module-{tab.id}")
@@ -181,7 +182,7 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
                 with gr.Row():
                     # show_label=False: the grid's own title names the branch (Gradio's label badge covered its
                     # first row of channels); the label stays for screen readers
-                    branch_imgs = [gr.Image(format="png", type="pil", interactive=False, label=f"branch {i + 1}",
+                    branch_imgs = [Picture(format="png", type="pil", interactive=False, label=f"branch {i + 1}",
                                             show_label=False, elem_classes="pixelated", buttons=["fullscreen"])
                                    for i in range(BRANCH_SLOTS)]
                 branch_table = Prose()
@@ -194,7 +195,7 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
                             "blue = negative), and the output **relu(F(x) + shortcut(x))**, each averaged over channels. "
                             "A small ‖F(x)‖/‖x‖ means the block makes a small correction to what passes through it.")
                 with gr.Row(equal_height=False):
-                    res_img = gr.Image(format="png", type="pil", interactive=False, show_label=False, scale=3,
+                    res_img = Picture(format="png", type="pil", interactive=False, show_label=False, scale=3,
                                        elem_classes="pixelated", buttons=["download", "fullscreen"])
                     res_table = Prose()
         filters_acc, filters = lab_panels.build_filters_panel(tab)
