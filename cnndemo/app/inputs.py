@@ -31,11 +31,9 @@ def refuse_url(path: str | Path | None) -> None:
         raise gr.Error(URL_REFUSED)
 
 
-class NoRemoteFiles:
-    """Mixin for a component: files are never downloaded from URLs a client names.
-
-    ``FRONTEND`` names the Gradio front-end component it renders as (a subclass has none of its own).
-    """
+class GradioFrontend:
+    """Mixin for a subclass of a Gradio component: it renders as ``FRONTEND``, the Gradio front-end component of
+    its parent (a subclass has none of its own; Gradio would look for one named after the subclass)."""
 
     FRONTEND = ""
 
@@ -44,6 +42,10 @@ class NoRemoteFiles:
 
     def get_block_class(self) -> str:
         return self.FRONTEND
+
+
+class NoRemoteFiles(GradioFrontend):
+    """Mixin for a component: files are never downloaded from URLs a client names."""
 
     async def async_move_resource_to_block_cache(self, url_or_file_path):
         refuse_url(url_or_file_path)

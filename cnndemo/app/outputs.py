@@ -14,21 +14,13 @@ from typing import Any
 
 import gradio as gr
 
+from cnndemo.app.inputs import GradioFrontend
+
 _SCHEMAS: dict[type, Any] = {}
 
 
-class SchemaOnce:
-    """Mixin for a Gradio component: its API schema is computed once per class, not once per instance.
-
-    ``FRONTEND`` names the Gradio front-end component it renders as (a subclass has none of its own)."""
-
-    FRONTEND = ""
-
-    def get_block_name(self) -> str:
-        return self.FRONTEND
-
-    def get_block_class(self) -> str:
-        return self.FRONTEND
+class SchemaOnce(GradioFrontend):
+    """Mixin for a Gradio component: its API schema is computed once per class, not once per instance."""
 
     def api_info(self) -> Any:
         cls = type(self)
