@@ -1,6 +1,5 @@
 """How the page and its updates are served: Gradio's scripts compressed once (cnndemo.app.compressed_assets), the
-app's texts rendered on the server (cnndemo.app.prose) instead of by gr.Markdown in the browser, and the views'
-API schema computed once per class (cnndemo.app.outputs)."""
+app's texts rendered on the server (cnndemo.app.prose) instead of by gr.Markdown in the browser."""
 
 from __future__ import annotations
 
@@ -149,15 +148,3 @@ def test_prose_is_markdown_in_and_html_out():
     assert text.postprocess("a *b*").strip() == "<p>a <em>b</em></p>"  # what a handler returns
     assert text.elem_id == "note" and "explain" in text.elem_classes
     assert text.js_on_load is None  # a text: no click listener
-
-
-def test_the_views_compute_their_api_schema_once_per_class():
-    """Gradio rebuilds a skipped output (a hidden tab's) for every canvas update; the schema is not rebuilt with it."""
-    from cnndemo.app.outputs import Picture, Prediction
-
-    with gr.Blocks():
-        pictures = [Picture(type="pil"), Picture(format="png")]
-        label = Prediction(num_top_classes=5)
-    assert pictures[0].api_info() is pictures[1].api_info()
-    assert pictures[0].api_info() == gr.Image().api_info() and label.api_info() == gr.Label().api_info()
-    assert [p.get_block_name() for p in pictures] == ["image", "image"] and label.get_block_name() == "label"

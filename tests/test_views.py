@@ -152,9 +152,9 @@ def test_tab_values_fill_every_view(random_zoo, kind, arch):
     out = network_tab.tab_values(random_zoo, kind, canvas(), "mnist", arch, views.default_layer(random_zoo, arch),
                                  None, None)
     assert len(out["label"]) == 5 and isinstance(out["fmap"], Image.Image) and out["caption"] and out["note"]
-    if kind == "inception":  # branch images come with their branch's name and channel count as the label
-        assert all(isinstance(img, Image.Image) for img, _ in out["branches"]) and out["branch_table"]
-        assert out["branches"][0][1].startswith(("1x1 · 16 ch · ",))
+    if kind == "inception":  # four branch grids; the table names each branch with its channel count
+        assert len(out["branches"]) == 4 and all(isinstance(img, Image.Image) for img in out["branches"])
+        assert "| 1x1 | 16 |" in out["branch_table"]
     if kind == "residual":
         assert isinstance(out["res_img"], Image.Image) and "‖F(x)‖/‖x‖" in out["res_table"]
     blank = network_tab.tab_values(random_zoo, kind, None, "mnist", arch, None, None, None)

@@ -30,6 +30,7 @@ from cnndemo.app.insight_tab import build_insight_tab
 from cnndemo.app.lab_panels import build_bottleneck_api
 from cnndemo.app.labs_tab import build_labs_api, build_labs_tab
 from cnndemo.app.network_tab import InputPanel, build_network_tab
+from cnndemo.app.outputs import SkippingBlocks
 from cnndemo.app.prose import CSS as PROSE_CSS
 from cnndemo.app.prose import Prose
 from cnndemo.app.serving import (
@@ -143,7 +144,7 @@ def _header(zoo: ModelZoo) -> str:
 def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
     """The Blocks app. Loads the pretrained models (onto the best device) unless ``models`` is given."""
     MODELS = models or get_models()
-    with gr.Blocks(title="cnndemo: look inside a CNN", delete_cache=DELETE_CACHE) as demo:
+    with SkippingBlocks(title="cnndemo: look inside a CNN", delete_cache=DELETE_CACHE) as demo:
         # This session's fine-tuned models; Gradio frees them (and their checkpoint folders) SESSION_TTL_S after
         # the state was last written, and every input event writes it back (cnndemo.app.input_panel).
         session = gr.State(SessionModels(), time_to_live=SESSION_TTL_S, delete_callback=SessionModels.release)

@@ -17,7 +17,6 @@ import gradio as gr
 
 from cnndemo import catalog
 from cnndemo.app import lab_panels, views
-from cnndemo.app.outputs import Picture, Prediction
 from cnndemo.app.prose import Prose
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.canvas import canvas_ink
@@ -90,13 +89,13 @@ class NetworkTab:
 def tab_values(zoo: ModelZoo, kind: str, value: Any, dataset: str, arch: str, layer: str | None,
                module: str | None, session, prepared: Prepared | None = None) -> dict[str, Any]:
     """What a tab of ``kind`` shows for the current input, by name (one analysis): ``label``, ``note``, ``fmap``,
-    ``caption``, then ``branches`` (4 x (image, label)) + ``branch_table``, or ``res_img`` + ``res_table``.
+    ``caption``, then ``branches`` (4 images) + ``branch_table``, or ``res_img`` + ``res_table``.
     ``prepared``: the input already framed (then ``value`` is not read). Input and model problems leave the
     views empty (the input panel and the note say why)."""
     out: dict[str, Any] = {"note": views.model_note(zoo, arch, dataset, session), "label": None, "fmap": None,
                            "caption": ""}
     if kind == "inception":
-        out.update(branches=[(None, f"branch {i + 1}") for i in range(BRANCH_SLOTS)], branch_table="")
+        out.update(branches=[None] * BRANCH_SLOTS, branch_table="")
     elif kind == "residual":
         out.update(res_img=None, res_table="")
     try:
@@ -105,9 +104,7 @@ def tab_values(zoo: ModelZoo, kind: str, value: Any, dataset: str, arch: str, la
         return out
     out.update(label=view.top, fmap=view.grid, caption=view.caption)
     if kind == "inception":
-        out["branches"] = [(grid, f"{b.label} · {b.channels} ch · {b.energy_share:.0%}")
-                           for grid, b in zip(view.branch_grids, view.analysis.inception.branches)]
-        out["branch_table"] = view.branch_table
+        out.update(branches=view.branch_grids, branch_table=view.branch_table)
     elif kind == "residual":
         out.update(res_img=view.residual_figure, res_table=view.residual_table)
     return out
@@ -128,7 +125,7 @@ def refresh_values(zoo: ModelZoo, t: NetworkTab, value: Any, dataset: str, arch:
     named = tab_values(zoo, t.tab.kind, value, dataset, arch, layer, module, session, prepared)
     out = {t.label: named["label"], t.note: named["note"], t.fmap: named["fmap"], t.caption: named["caption"]}
     if t.tab.kind == "inception":
-        out.update({img: gr.update(value=v, label=lab) for img, (v, lab) in zip(t.branch_imgs, named["branches"])})
+        out.update(zip(t.branch_imgs, named["branches"]))
         out[t.branch_table] = named["branch_table"]
     elif t.tab.kind == "residual":
         out.update({t.res_img: named["res_img"], t.res_table: named["res_table"]})
@@ -158,8 +155,8 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
         note = Prose(views.model_note(zoo, first, views.DEFAULT_DATASET), elem_classes="model-note")
         with gr.Row(equal_height=False):
             # min_width: on a phone the explanation wraps below the prediction instead of squeezing beside it
-            label = Prediction(num_top_classes=5, label="Prediction (top 5)", scale=1, min_width=300,
-                             elem_id=f"label-{tab.id}")
+            label = gr.Label(num_top_classes=5, label="Prediction (top 5)", scale=1, min_width=300,
+                           elem_id=f"label-{tab.id}")
             explain_md = Prose(views.explanation(zoo, first), elem_classes="explain", container=True, scale=1,
                                      min_width=300)
         layers = views.layer_choices(zoo, first)
@@ -168,8 +165,8 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
             layer = gr.Dropdown(layers, value=layers[0][1] if layers else None, label="Layer",
                                 info="Each square is one channel's activation map (brighter = stronger), strongest first.")
             caption = Prose()
-            fmap = Picture(label="Channels", format="png", type="pil", interactive=False, show_label=False,
-                            elem_classes="pixelated", elem_id=f"fmap-{tab.id}", buttons=["download", "fullscreen"])
+            fmap = gr.Image(label="Channels", format="png", type="pil", interactive=False, show_label=False,
+                             elem_classes="pixelated", elem_id=f"fmap-{tab.id}", buttons=["download", "fullscreen"])
         module = gr.Dropdown(modules, value=modules[0][1] if modules else None, label="Inception module",
                              visible=tab.kind == "inception", render=False, elem_id=f"module-{tab.id}")
         branch_imgs, branch_table, res_img, res_table = [], None, None, None
@@ -180,9 +177,11 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
                             "activation energy (sum of squares) each branch carries.")
                 module.render()
                 with gr.Row():
-                    # show_label=False: the grid's own title names the branch (Gradio's label badge covered its
-                    # first row of channels); the label stays for screen readers
-                    branch_imgs = [Picture(format="png", type="pil", interactive=False, label=f"branch {i + 1}",
+                    # show_label=False: the grid's own title names the branch, its channels and share (Gradio's
+                    # label badge covered its first row of channels); the table below says the same in text. The
+                    # label, for screen readers, is fixed: changing it on every update costs Gradio a new component.
+                    branch_imgs = [gr.Image(format="png", type="pil", interactive=False,
+                                            label=f"Inception branch {i + 1} of {BRANCH_SLOTS}",
                                             show_label=False, elem_classes="pixelated", buttons=["fullscreen"])
                                    for i in range(BRANCH_SLOTS)]
                 branch_table = Prose()
@@ -195,8 +194,8 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
                             "blue = negative), and the output **relu(F(x) + shortcut(x))**, each averaged over channels. "
                             "A small ‖F(x)‖/‖x‖ means the block makes a small correction to what passes through it.")
                 with gr.Row(equal_height=False):
-                    res_img = Picture(format="png", type="pil", interactive=False, show_label=False, scale=3,
-                                       elem_classes="pixelated", buttons=["download", "fullscreen"])
+                    res_img = gr.Image(format="png", type="pil", interactive=False, show_label=False, scale=3,
+                                        elem_classes="pixelated", buttons=["download", "fullscreen"])
                     res_table = Prose()
         filters_acc, filters = lab_panels.build_filters_panel(tab)
         with gr.Accordion("Architecture (torchinfo, 1 x 1 x 28 x 28 input)", open=False) as arch_acc:

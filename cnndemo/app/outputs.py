@@ -1,41 +1,52 @@
-"""The network tabs' prediction and pictures: ``gr.Label`` and ``gr.Image`` that are cheaper for Gradio to skip.
+"""The app's ``gr.Blocks``, whose skipped outputs cost nothing: a canvas update is cheap whichever tab is visible.
 
 A canvas update is one event whose outputs are every network tab's views; the hidden tabs' are skipped
-(``gr.skip()``). Gradio 6.31 handles a skipped output like a property update: it builds a new instance of the
-component and that instance's config, API schema included, and pydantic generates the schema afresh for every new
-instance (about 0.5 ms for an image or a label). With 15 outputs skipped, that was 6-7 ms of the ~20 ms each update
-spends in Gradio (in-process, Gradio's own ``postprocess_data``; see BENCHMARKS.md). The schema depends on the
-component class only, so these compute it once per class.
+(``gr.skip()``), so they compute nothing. But Gradio 6.31 handles a skipped output like a property update: for
+each one it builds a new instance of the component, that instance's config (an ``inspect.signature`` per config)
+and its API schema (pydantic, afresh per instance), only to send the page ``{"__type__": "update"}``: "leave it
+as it is". With 10-13 skipped outputs that was most of Gradio's work per update (in-process, Gradio's own
+``postprocess_data``; see BENCHMARKS.md).
+
+:class:`SkippingBlocks` answers a skipped output directly, with what Gradio itself would send, and hands Gradio
+only the outputs that change. (The views' updates send values, not properties, for the same reason: a property
+update costs Gradio a new component.)
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import gradio as gr
+from gradio.blocks import convert_component_dict_to_list
 
-from cnndemo.app.inputs import GradioFrontend
-
-_SCHEMAS: dict[type, Any] = {}
-
-
-class SchemaOnce(GradioFrontend):
-    """Mixin for a Gradio component: its API schema is computed once per class, not once per instance."""
-
-    def api_info(self) -> Any:
-        cls = type(self)
-        if cls not in _SCHEMAS:
-            _SCHEMAS[cls] = super().api_info()
-        return _SCHEMAS[cls]
+SKIPPED: dict[str, str] = gr.skip()  # ``{"__type__": "update"}``: also what Gradio sends the page for it
 
 
-class Picture(SchemaOnce, gr.Image):
-    """A ``gr.Image`` output (feature maps, Inception branches, residual blocks)."""
+class SkippingBlocks(gr.Blocks):
+    """``gr.Blocks`` whose skipped outputs cost nothing: each is answered as Gradio would answer it, without building
+    the component again; Gradio postprocesses the rest. Anything unusual (one output, batches, validators, a
+    return value Gradio will refuse) goes to Gradio unchanged, errors and all."""
 
-    FRONTEND = "image"
-
-
-class Prediction(SchemaOnce, gr.Label):
-    """A ``gr.Label`` output (a tab's top-5 prediction)."""
-
-    FRONTEND = "label"
+    async def postprocess_data(self, block_fn, predictions, state) -> list[Any]:
+        outputs = block_fn.outputs
+        if len(outputs) < 2 or block_fn.batch or block_fn.is_validator_function:
+            return await super().postprocess_data(block_fn, predictions, state)
+        if isinstance(predictions, dict):  # {component: value}, or one skip() for every output
+            predictions = ([SKIPPED] * len(outputs) if predictions == SKIPPED
+                           else convert_component_dict_to_list(list(outputs), predictions) if predictions else predictions)
+        if not isinstance(predictions, (list, tuple)) or len(predictions) != len(outputs):
+            return await super().postprocess_data(block_fn, predictions, state)
+        changed = [i for i, (block, value) in enumerate(zip(outputs, predictions))
+                   if block.stateful or not (isinstance(value, dict) and value == SKIPPED)]
+        if len(changed) == len(outputs):
+            return await super().postprocess_data(block_fn, predictions, state)
+        answer: list[Any] = [dict(SKIPPED) for _ in outputs]
+        if changed:
+            some = copy.copy(block_fn)  # the same event with the changed outputs only
+            some.outputs = [outputs[i] for i in changed]
+            values = [predictions[i] for i in changed]
+            done = await super().postprocess_data(some, values if len(changed) > 1 else values[0], state)
+            for i, value in zip(changed, done):
+                answer[i] = value
+        return answer

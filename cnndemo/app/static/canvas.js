@@ -126,7 +126,9 @@ function changed(final) {
   if (final || !timer) send();
 }
 
-watch(["ack", "answer"], () => {
+// The props' names are not quoted here: gr.HTML takes a quoted name in this script for a custom event, and
+// would then send an event trigger (as text) beside every update of the prop.
+watch("ack answer".split(" "), () => {
   const ack = Number(props.ack) || 0;
   if (ack <= acked) { showStatus(); return; } // a stale echo never moves us backwards
   acked = ack;

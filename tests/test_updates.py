@@ -1,0 +1,78 @@
+"""An update as the page receives it: the app's Blocks (cnndemo.app.outputs.SkippingBlocks) sends what Gradio's own
+``postprocess_data`` sends, output for output, without building the skipped outputs (the hidden tabs') again."""
+
+from __future__ import annotations
+
+import asyncio
+
+import gradio as gr
+import numpy as np
+import pytest
+from gradio.state_holder import SessionState
+from PIL import Image, ImageDraw
+
+from cnndemo import catalog
+from cnndemo.app import layout, views
+from cnndemo.app.outputs import SKIPPED, SkippingBlocks
+from cnndemo.data.canvas import SIDE, encode_canvas
+
+
+def both(demo, block_fn, result) -> tuple[list, list, SessionState]:
+    """(what the app sends, what Gradio itself sends, the app's session) for the handler result ``result()`` makes
+    (made twice: Gradio changes the update dicts it is given).
+
+    For a skipped ``gr.HTML`` Gradio sends the update marker as a property too (``{"props": {"__type__": "update"},
+    "__type__": "update"}``: the page sets a prop named ``__type__`` on it); that counts as the plain marker here."""
+    ours, theirs = SessionState(demo), SessionState(demo)
+    sent = asyncio.run(demo.postprocess_data(block_fn, result(), ours))
+    gradio_sent = asyncio.run(gr.Blocks.postprocess_data(demo, block_fn, result(), theirs))
+    quirk = {"props": SKIPPED, **SKIPPED}
+    return sent, [SKIPPED if value == quirk else value for value in gradio_sent], ours
+
+
+@pytest.fixture(scope="module")
+def app(random_zoo):
+    demo = layout.build_demo(random_zoo)
+    canvas = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "canvas")
+    event = next(fn for fn in demo.fns.values() if any(t[0] == canvas._id for t in fn.targets))
+    return demo, event
+
+
+def seven() -> str:
+    im = Image.new("L", (SIDE, SIDE), 0)
+    ImageDraw.Draw(im).line([(60, 50), (220, 50), (120, 240)], fill=255, width=22)
+    return encode_canvas(np.asarray(im), seq=1)
+
+
+@pytest.mark.parametrize("tab", list(catalog.TABS))
+def test_a_canvas_update_reaches_the_page_as_gradio_sends_it(app, random_zoo, tab):
+    demo, event = app
+    assert isinstance(demo, SkippingBlocks)
+    controls = [c for t in catalog.TABS.values() for c in (t.archs[0], views.default_layer(random_zoo, t.archs[0]), None)]
+    sent, gradio_sent, session = both(demo, event, lambda: event.fn(seven(), 0, "mnist", tab, None, *controls))
+    assert sent == gradio_sent
+    skipped = [b for b, value in zip(event.outputs, sent) if value == SKIPPED]
+    shown = [value for value in sent if isinstance(value, dict) and value.get("path")]
+    assert len(skipped) >= 10 and shown  # the hidden tabs' views; the visible tab's pictures are sent
+    # Gradio rebuilds each skipped output in the session; the app leaves the page's own component there
+    assert all(session.blocks_config.blocks[b._id] is b for b in skipped)
+
+
+def test_anything_else_is_answered_as_gradio_answers_it():
+    with SkippingBlocks() as demo:
+        a, b, c = gr.Textbox(), gr.Number(), gr.Label()
+        kept = gr.State(0)
+        btn = gr.Button()
+        btn.click(lambda: None, None, [a, b, c, kept])
+        btn.click(lambda: None, None, [a])
+    many, one = list(demo.fns.values())[-2:]
+    results = [lambda: ("x", gr.skip(), {"cat": 0.9}, 5), gr.skip, lambda: {a: "only a"},
+               lambda: {a: gr.skip(), kept: 7}, lambda: (gr.update(value="y", visible=False), 2, gr.skip(), gr.skip()),
+               lambda: [gr.skip()] * 4]
+    for result in results:
+        sent, gradio_sent, _ = both(demo, many, result)
+        assert sent == gradio_sent, result()
+    assert both(demo, one, gr.skip)[:2] == ([SKIPPED], [SKIPPED])
+    for wrong in [("x", gr.skip()), {}]:  # Gradio's own message for a wrong count
+        with pytest.raises(ValueError, match="output values"):
+            asyncio.run(demo.postprocess_data(many, wrong, SessionState(demo)))
