@@ -48,7 +48,8 @@ def seven() -> str:
 def test_a_canvas_update_reaches_the_page_as_gradio_sends_it(app, random_zoo, tab):
     demo, event = app
     assert isinstance(demo, SkippingBlocks)
-    controls = [c for t in catalog.TABS.values() for c in (t.archs[0], views.default_layer(random_zoo, t.archs[0]), None)]
+    controls = [c for t in catalog.TABS.values()
+                for c in (t.archs[0], views.default_layer(random_zoo, t.archs[0]), None)]
     sent, gradio_sent, session = both(demo, event, lambda: event.fn(seven(), 0, "mnist", tab, None, *controls))
     assert sent == gradio_sent
     skipped = [b for b, value in zip(event.outputs, sent) if value == SKIPPED]

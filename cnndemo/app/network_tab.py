@@ -139,7 +139,8 @@ def arch_panels(zoo: ModelZoo, arch: str, dataset: str, session) -> tuple:
     return (
         gr.update(choices=layers, value=layers[0][1] if layers else None),
         gr.update(choices=modules, value=modules[0][1] if modules else None),
-        views.explanation(zoo, arch, dataset) if layers else f"⚠️ No checkpoint of {catalog.arch(arch).title} is loaded.",
+        (views.explanation(zoo, arch, dataset) if layers
+         else f"⚠️ No checkpoint of {catalog.arch(arch).title} is loaded."),
         views.architecture(zoo, arch, dataset, session),
     )
 
@@ -158,12 +159,13 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
             label = gr.Label(num_top_classes=5, label="Prediction (top 5)", scale=1, min_width=300,
                            elem_id=f"label-{tab.id}")
             explain_md = Prose(views.explanation(zoo, first), elem_classes="explain", container=True, scale=1,
-                                     min_width=300)
+                               min_width=300)
         layers = views.layer_choices(zoo, first)
         modules = views.module_choices(zoo, first)
         with gr.Accordion("Feature maps", open=True):
             layer = gr.Dropdown(layers, value=layers[0][1] if layers else None, label="Layer",
-                                info="Each square is one channel's activation map (brighter = stronger), strongest first.")
+                                info="Each square is one channel's activation map (brighter = stronger), "
+                                     "strongest first.")
             caption = Prose()
             fmap = gr.Image(label="Channels", format="png", type="pil", interactive=False, show_label=False,
                              elem_classes="pixelated", elem_id=f"fmap-{tab.id}", buttons=["download", "fullscreen"])
@@ -173,8 +175,8 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
         if tab.kind == "inception":
             with gr.Accordion("Inception branches: four paths side by side", open=True):
                 Prose("Pick a module: each branch's channels for the current input. The branch channel counts "
-                            "add up to the module's output channels; the share says how much of the module's "
-                            "activation energy (sum of squares) each branch carries.")
+                      "add up to the module's output channels; the share says how much of the module's "
+                      "activation energy (sum of squares) each branch carries.")
                 module.render()
                 with gr.Row():
                     # show_label=False: the grid's own title names the branch, its channels and share (Gradio's
@@ -191,8 +193,8 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
         if tab.kind == "residual":
             with gr.Accordion("Residual blocks: x, F(x) and the output", open=True):
                 Prose("For every block: its input **x**, the residual branch **F(x)** (red = positive, "
-                            "blue = negative), and the output **relu(F(x) + shortcut(x))**, each averaged over channels. "
-                            "A small ‖F(x)‖/‖x‖ means the block makes a small correction to what passes through it.")
+                      "blue = negative), and the output **relu(F(x) + shortcut(x))**, each averaged over channels. "
+                      "A small ‖F(x)‖/‖x‖ means the block makes a small correction to what passes through it.")
                 with gr.Row(equal_height=False):
                     res_img = gr.Image(format="png", type="pil", interactive=False, show_label=False, scale=3,
                                         elem_classes="pixelated", buttons=["download", "fullscreen"])
@@ -220,11 +222,14 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
         """The tab is selected: it shows the current input, and the summary of the model in use (a fine-tuned copy's
         trainable count differs)."""
         out = refresh(canvas, upload, source, dataset, arch_name, layer_name, module_name, session, active)
-        return {**out, arch_code: views.architecture(zoo, arch_name, dataset, session)} if isinstance(out, dict) else out
+        if not isinstance(out, dict):  # a hidden tab's skip
+            return out
+        return {**out, arch_code: views.architecture(zoo, arch_name, dataset, session)}
 
     t.handler = refresh
-    show_filters = {"fn": functools.partial(lab_panels.filters_image, zoo), "inputs": [arch, panel.dataset, panel.session],
-                    "outputs": filters, "api_visibility": "private", "show_progress": "hidden"}
+    show_filters = {"fn": functools.partial(lab_panels.filters_image, zoo),
+                    "inputs": [arch, panel.dataset, panel.session], "outputs": filters,
+                    "api_visibility": "private", "show_progress": "hidden"}
     # As few events as will do: the page's browser code walks every event for every component while it loads
     # (61 events -> 38 made the page load ~40 ms sooner; 41 with the unqueued tab switches below).
     gr.on([layer.change, module.change], **t.event)  # the dataset switch: cnndemo.app.input_panel

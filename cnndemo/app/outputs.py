@@ -32,9 +32,10 @@ class SkippingBlocks(gr.Blocks):
         outputs = block_fn.outputs
         if len(outputs) < 2 or block_fn.batch or block_fn.is_validator_function:
             return await super().postprocess_data(block_fn, predictions, state)
-        if isinstance(predictions, dict):  # {component: value}, or one skip() for every output
-            predictions = ([SKIPPED] * len(outputs) if predictions == SKIPPED
-                           else convert_component_dict_to_list(list(outputs), predictions) if predictions else predictions)
+        if isinstance(predictions, dict) and predictions == SKIPPED:  # one skip() for every output
+            predictions = [SKIPPED] * len(outputs)
+        elif isinstance(predictions, dict) and predictions:  # {component: value}
+            predictions = convert_component_dict_to_list(list(outputs), predictions)
         if not isinstance(predictions, (list, tuple)) or len(predictions) != len(outputs):
             return await super().postprocess_data(block_fn, predictions, state)
         changed = [i for i, (block, value) in enumerate(zip(outputs, predictions))
