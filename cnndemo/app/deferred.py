@@ -98,10 +98,15 @@ def defer_hidden_parts(demo: gr.Blocks) -> None:
                 defer(tab, tab.select, loaded)
 
 
-def build_when_opened(tab: gr.Tab, build: Callable[..., None], inputs: list | None = None) -> None:
+def build_when_opened(tab: gr.Tab, build: Callable[..., None], inputs: list | None = None,
+                      on_select: Callable[[], dict] | None = None) -> None:
     """Call inside ``with tab:``: run ``build(*values of inputs)`` (which creates the tab's components and their
     private events) the first time ``tab`` is selected in a browser session, not when the page loads. Selecting it
-    again changes nothing, so what the tab shows (a run in progress, a plot) stays."""
+    again changes nothing, so what the tab shows (a run in progress, a plot) stays.
+
+    ``on_select``: ``{component: value}`` more to set, at once (unqueued), every time the tab is selected, in the
+    same event (each event costs the page's load; its components must be known: the dict is made once here for
+    them)."""
     # A hidden checkbox, not a gr.State: the browser fires a component's change event when an event sets its value
     # (hidden or not), while a State's value lives on the server and fires nothing here.
     opened = gr.Checkbox(False, visible=False)
@@ -111,6 +116,11 @@ def build_when_opened(tab: gr.Tab, build: Callable[..., None], inputs: list | No
         if is_open:
             build(*values)
 
-    tab.select(lambda was_open: gr.skip() if was_open else True, opened, opened, queue=False,
-               api_visibility="private", show_progress="hidden")
+    also = list((on_select or dict)())
+
+    def select(was_open: bool) -> Any:
+        more = on_select() if on_select else {}
+        return as_outputs([gr.skip() if was_open else True, *(more[c] for c in also)])
+
+    tab.select(select, opened, [opened, *also], queue=False, api_visibility="private", show_progress="hidden")
 

@@ -19,6 +19,7 @@ from PIL import Image
 
 from cnndemo import catalog
 from cnndemo.app.canvas import on_draw
+from cnndemo.app.insight_tab import next_tick
 from cnndemo.app.network_tab import InputPanel, NetworkTab, answer_text, current_source, refresh_values
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.canvas import ink_image
@@ -80,20 +81,24 @@ def answer_line(tabs: Sequence[NetworkTab], out: dict, active: str, controls: Se
 
 
 def wire_inputs(zoo: ModelZoo, panel: InputPanel, tabs: Sequence[NetworkTab], shown: InputViews,
-                input_tabs: Any) -> tuple[Any, Any, Any]:
-    """Attach the canvas, upload and dataset events (one each, each the only event of its input); returns them
-    (canvas, upload, dataset), so a tab that is not a network tab can follow them."""
+                input_tabs: Any, ticks: dict[str, Any]) -> None:
+    """Attach the canvas, upload and dataset events (one each, each the only event of its input).
+
+    ``ticks``: hidden counters that another tab (Why?) follows, ``"input"`` and ``"dataset"``: each event sets its
+    own to a new value (:func:`~cnndemo.app.insight_tab.next_tick`) among its outputs, so the follower's events
+    start when this one is done, without another event on the page."""
     controls = [c for t in tabs for c in t.controls]
     tab_outputs = [c for t in tabs for c in t.outputs]
     common = [panel.dataset, panel.active, panel.session, *controls]
     # The session's store is written back by every input event: Gradio's time to live for it restarts on each use.
     outputs = [panel.source, shown.sees, shown.note, panel.session, *tab_outputs]
+    new_input, new_dataset = ticks["input"], ticks["dataset"]
 
     def on_canvas(alpha, dataset, active, session, *ctl):
         value = None if alpha is None else ink_image(alpha)
         out = panel_values(zoo, tabs, shown, value, "canvas", dataset, active, session, ctl)
         return {panel.source: "canvas", panel.canvas: gr.update(answer=answer_line(tabs, out, active, ctl)),
-                panel.session: session, **out}
+                panel.session: session, new_input: next_tick(), **out}
 
     def on_upload(upload, canvas, dataset, active, session, *ctl):
         source = "upload" if upload else "canvas"
@@ -101,17 +106,17 @@ def wire_inputs(zoo: ModelZoo, panel: InputPanel, tabs: Sequence[NetworkTab], sh
         out = panel_values(zoo, tabs, shown, value, source, dataset, active, session, ctl)
         answer = "" if upload else answer_line(tabs, out, active, ctl)
         return {panel.source: source, input_tabs: gr.Tabs(selected="upload") if upload else gr.skip(),
-                panel.canvas: gr.update(answer=answer), panel.session: session, **out}
+                panel.canvas: gr.update(answer=answer), panel.session: session, new_input: next_tick(), **out}
 
     def on_dataset(canvas, upload, source, dataset, active, session, *ctl):
         value = current_source(canvas, upload, source)
         out = panel_values(zoo, tabs, shown, value, source, dataset, active, session, ctl)
         answer = "" if source == "upload" and upload else answer_line(tabs, out, active, ctl)
-        return {panel.canvas: gr.update(answer=answer), panel.session: session, **out}
+        return {panel.canvas: gr.update(answer=answer), panel.session: session, new_dataset: next_tick(), **out}
 
-    drawn = on_draw(panel.canvas, on_canvas, outputs, inputs=common)
+    on_draw(panel.canvas, on_canvas, [*outputs, new_input], inputs=common)
     events = {"show_progress": "hidden", "api_visibility": "private", "trigger_mode": "always_last"}
-    uploaded = panel.upload.change(on_upload, [panel.upload, panel.canvas, *common], [*outputs, input_tabs, panel.canvas], **events)
-    switched = panel.dataset.change(on_dataset, [panel.canvas, panel.upload, panel.source, *common],
-                                    [*outputs[1:], panel.canvas], **events)
-    return drawn, uploaded, switched
+    panel.upload.change(on_upload, [panel.upload, panel.canvas, *common],
+                        [*outputs, new_input, input_tabs, panel.canvas], **events)
+    panel.dataset.change(on_dataset, [panel.canvas, panel.upload, panel.source, *common],
+                         [*outputs[1:], new_dataset, panel.canvas], **events)

@@ -2,7 +2,7 @@
 
 A thin Gradio layer over :mod:`cnndemo.app.insight_views`. ``build_insight_tab(zoo, panel)`` (inside the app's
 ``gr.Tabs``) builds the tab from the shared :class:`~cnndemo.app.network_tab.InputPanel` and returns an
-:class:`InsightTab` whose ``event`` the layout chains after every input change, like a network tab's. Without a
+:class:`InsightTab`, whose hidden counters the input events set when they are done (it refreshes on their change). Without a
 panel it makes its own upload box and dataset choice (a standalone test app). Its named API endpoints
 (``/compare``, ``/saliency``, ``/receptive_field``, ``/misclassified``) are :mod:`cnndemo.app.insight_api`, on the
 app's endpoint page.
@@ -14,6 +14,7 @@ computes nothing; selecting it renders everything from the last input. Clicking 
 
 from __future__ import annotations
 
+import itertools
 import json
 import tempfile
 from dataclasses import dataclass
@@ -190,23 +191,27 @@ def _bump(listener: Any, tick: Any) -> None:
     listener(None, tick, tick, js=TICK, api_visibility="private", show_progress="hidden")
 
 
+_TICKS = itertools.count(1)
+
+
+def next_tick() -> int:
+    """A new value for a hidden counter: each one differs from every earlier one, so the counter's change event
+    fires in the browser."""
+    return next(_TICKS)
+
+
 @dataclass
 class InsightTab:
-    """The built tab's hidden counters, bumped in the browser after the events it follows."""
+    """The built tab's hidden counters: ``"input"`` (the input changed) and ``"dataset"`` (the dataset was switched).
+    The input events set them (to :func:`next_tick`) in their own outputs, and the tab refreshes on their change."""
 
     ticks: dict[str, Any]
-
-    def follow(self, inputs: tuple = (), dataset: tuple = ()) -> None:
-        """Refresh after each event of ``inputs`` (canvas, upload) and ``dataset`` (dataset switched)."""
-        for kind, events in (("input", inputs), ("dataset", dataset)):
-            for event in events:
-                _bump(event.then, self.ticks[kind])
 
 
 def build_insight_tab(zoo: ModelZoo, panel: InputPanel | None = None) -> InsightTab:
     """The "Why?" tab (inside ``gr.Tabs``) over ``panel``'s current input, built the first time it is opened
     (:func:`cnndemo.app.deferred.build_when_opened`) from the input of that moment; after that it follows the
-    events given to :meth:`InsightTab.follow`. Its endpoints are :mod:`cnndemo.app.insight_api`'s.
+    changes of its counters (:class:`InsightTab`). Its endpoints are :mod:`cnndemo.app.insight_api`'s.
 
     The tab's own events listen to hidden counters, never to the input panel's components: the browser keeps one
     list of events per trigger and a rendered tab's list would replace the page's (the canvas would stop)."""
@@ -216,8 +221,10 @@ def build_insight_tab(zoo: ModelZoo, panel: InputPanel | None = None) -> Insight
         panel = _standalone_panel() if own_panel else panel
         ticks = {kind: gr.Number(0, visible=False) for kind in ("input", "dataset", "shown")}
         current = [panel.canvas, panel.upload, panel.source, panel.dataset, panel.session]
-        build_when_opened(tab, lambda *values: _contents(zoo, panel, ticks, *values), inputs=current)
-    _bump(tab.select(lambda: TAB_ID, None, panel.active, queue=False, api_visibility="private").then, ticks["shown"])
+        # One event when the tab is selected: it becomes the visible tab, is built if it is the first time, and
+        # refreshes (from the input, which may have changed while it was hidden) otherwise.
+        build_when_opened(tab, lambda *values: _contents(zoo, panel, ticks, *values), inputs=current,
+                          on_select=lambda: {panel.active: TAB_ID, ticks["shown"]: next_tick()})
     if own_panel:  # its own upload box and dataset choice have no other events to follow
         _bump(panel.upload.change, ticks["input"])
         _bump(panel.dataset.change, ticks["dataset"])

@@ -183,16 +183,17 @@ def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
                 with gr.Tabs(selected=next(iter(catalog.TABS))):
                     tabs = [build_network_tab(MODELS, tab, panel) for tab in catalog.TABS.values()]
                     why = build_insight_tab(MODELS, panel)  # "Why?": follows the input events (below)
-                    with gr.Tab("Device", id="device"):
+                    with gr.Tab("Device", id="device") as device_tab:
                         device_md = Prose(views.device_report(MODELS))
-                        gr.Button("Refresh", size="sm").click(lambda: views.device_report(MODELS), None, device_md,
-                                                              api_visibility="private")
+                    # Up to date whenever it is looked at (memory in use changes), with no button to press
+                    device_tab.select(lambda: views.device_report(MODELS), None, device_md, queue=False,
+                                      api_visibility="private", show_progress="hidden")
                     build_finetune_tab(session, MODELS)
                     build_labs_tab(MODELS, session)
 
         # One event per input update (canvas payload, upload, dataset): frame once, render the visible tab.
-        drawn, uploaded, switched = wire_inputs(MODELS, panel, tabs, InputViews(sees, input_note), input_tabs)
-        why.follow(inputs=(drawn, uploaded), dataset=(switched,))  # after them: the source is known by then
+        # (The Why? tab follows them: they set its counters.)
+        wire_inputs(MODELS, panel, tabs, InputViews(sees, input_note), input_tabs, why.ticks)
         # One page for visitors: the endpoint page is for API clients only. "hidden", not False: Gradio hides the
         # navbar when this component reports it, and a component created with visible=False is never started.
         gr.Navbar(visible="hidden")
