@@ -62,10 +62,12 @@ def test_bottleneck_accordion_and_kernel_grid_in_the_googlenet_tab(browser, runn
     # Seed 004's full-size GoogLeNet: its 3a is the seed's example, 120 M multiply-adds without the reduction.
     module.click()
     page.get_by_role("option", name="3a", exact=True).click()
-    page.locator("#bottleneck-variant input").check()
+    page.locator("#bottleneck-variant").get_by_label("GoogLeNet as in seed 004", exact=False).check()
     text = _wait_text(page, "#bottleneck-table", lambda t: "120.42 M" in t)
     assert "12.44 M" in text and "input 192 x 28 x 28" in text
     _image_rendered(page, "#bottleneck-chart")
+    _open(page, "bottleneck-numbers")  # the same numbers as /bottleneck's JSON
+    assert _wait_text(page, "#bottleneck-json", lambda t: '"ratio"' in t and '"total_without"' in t)
     ARTIFACTS.mkdir(exist_ok=True)
     page.locator("#bottleneck").screenshot(path=str(ARTIFACTS / "bottleneck.png"))
 

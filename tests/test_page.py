@@ -65,7 +65,7 @@ def test_the_page_parses_no_markdown_and_carries_few_events(configs):
     assert "markdown" not in {c["type"] for c in page["components"]}
     note = next(c for c in page["components"] if c.get("props", {}).get("elem_id") == "input-note")
     assert note["props"]["value"].strip().startswith("<p>")  # rendered on the server
-    assert len(page["dependencies"]) <= 42, f"{len(page['dependencies'])} events on the visitor's page (41 today)"
+    assert len(page["dependencies"]) <= 30, f"{len(page['dependencies'])} events on the visitor's page (29 today)"
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +127,8 @@ def test_tabs_built_when_opened_leave_the_canvas_working(page):
 
 def test_an_example_is_classified_and_the_shelf_follows_the_dataset(page, running_app):
     """Clicking an example puts it in the upload box and the VGG tab shows what /classify answers for that file
-    (some examples are hard ones the model gets wrong); switching the dataset shows that dataset's own shelf."""
+    (some examples are hard ones the model gets wrong); switching the dataset shows that dataset's own shelf and
+    the first-layer filters of that dataset's model."""
     from pathlib import Path
 
     from gradio_client import Client, handle_file
@@ -145,8 +146,13 @@ def test_an_example_is_classified_and_the_shelf_follows_the_dataset(page, runnin
     shelf.nth(3).click()
     wait_until(lambda: label(page) == expected, f"the example classified as {expected} in the VGG tab", 120)
     assert page.get_by_role("tab", name="Upload", selected=True).count() == 1
+    page.locator("#filters-vgg > button").first.click()  # the first convolution's kernels: the dataset's model's
+    kernels = page.locator("#filters-img-vgg img")
+    mnist_kernels = wait_until(lambda: kernels.count() and kernels.first.get_attribute("src"), "VGG's filters", 60)
     page.locator("#dataset").get_by_label("Fashion-MNIST clothing").check()
     wait_until(lambda: shelf.count() == 10 and shelf.nth(0).locator("img").get_attribute("src") != first,
                "the clothing examples", 60)
+    wait_until(lambda: kernels.first.get_attribute("src") != mnist_kernels, "the clothing model's filters", 60)
+    page.locator("#filters-vgg > button").first.click()
     page.locator("#dataset").get_by_label("MNIST digits").check()
     page.get_by_role("tab", name="Draw").click()

@@ -11,7 +11,7 @@ it from the last input (:mod:`cnndemo.app.network_tab`). The canvas sends while 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import gradio as gr
@@ -20,6 +20,7 @@ from PIL import Image
 from cnndemo import catalog
 from cnndemo.app.canvas import on_draw
 from cnndemo.app.insight_tab import next_tick
+from cnndemo.app.lab_panels import filters_image
 from cnndemo.app.network_tab import InputPanel, NetworkTab, answer_text, current_source, refresh_values
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.canvas import ink_image
@@ -52,10 +53,11 @@ def show_input(value: Any, source: str, dataset: str) -> tuple[Prepared | None, 
 
 @dataclass
 class InputViews:
-    """Where the input panel shows the framed input."""
+    """Where the input panel shows the framed input, and its examples."""
 
     sees: Any  # gr.Image: the 28 x 28 input, enlarged
-    note: Any  # gr.Markdown
+    note: Any  # Prose
+    shelves: dict[str, Any] = field(default_factory=dict)  # dataset name -> its examples' gr.Dataset (one shown)
 
 
 def panel_values(zoo: ModelZoo, tabs: Sequence[NetworkTab], shown: InputViews, value: Any, source: str, dataset: str,
@@ -69,6 +71,17 @@ def panel_values(zoo: ModelZoo, tabs: Sequence[NetworkTab], shown: InputViews, v
         if t.tab.id == active:
             arch, layer, module = controls[3 * i: 3 * i + 3]
             out.update(refresh_values(zoo, t, None, dataset, arch, layer, module, session, prepared))
+    return out
+
+
+def switched_values(zoo: ModelZoo, tabs: Sequence[NetworkTab], shown: InputViews, dataset: str, active: str,
+                    session, controls: Sequence[Any]) -> dict:
+    """What else a dataset switch changes: the examples shown, and the visible tab's first-layer filters (each
+    dataset has its own checkpoints; a hidden tab's follow when it is selected)."""
+    out: dict = {shelf: gr.update(visible=name == dataset) for name, shelf in shown.shelves.items()}
+    for i, t in enumerate(tabs):
+        if t.tab.id == active and t.filters is not None:
+            out[t.filters] = filters_image(zoo, controls[3 * i], dataset, session)
     return out
 
 
@@ -112,11 +125,13 @@ def wire_inputs(zoo: ModelZoo, panel: InputPanel, tabs: Sequence[NetworkTab], sh
         value = current_source(canvas, upload, source)
         out = panel_values(zoo, tabs, shown, value, source, dataset, active, session, ctl)
         answer = "" if source == "upload" and upload else answer_line(tabs, out, active, ctl)
-        return {panel.canvas: gr.update(answer=answer), panel.session: session, new_dataset: next_tick(), **out}
+        return {panel.canvas: gr.update(answer=answer), panel.session: session, new_dataset: next_tick(), **out,
+                **switched_values(zoo, tabs, shown, dataset, active, session, ctl)}
 
     on_draw(panel.canvas, on_canvas, [*outputs, new_input], inputs=common)
     events = {"show_progress": "hidden", "api_visibility": "private", "trigger_mode": "always_last"}
     panel.upload.change(on_upload, [panel.upload, panel.canvas, *common],
                         [*outputs, new_input, input_tabs, panel.canvas], **events)
+    switched = [*shown.shelves.values(), *(t.filters for t in tabs if t.filters is not None)]
     panel.dataset.change(on_dataset, [panel.canvas, panel.upload, panel.source, *common],
-                         [*outputs[1:], new_dataset, panel.canvas], **events)
+                         [*outputs[1:], new_dataset, panel.canvas, *switched], **events)

@@ -7,6 +7,7 @@ Also registers ``/bottleneck(arch, module)`` (JSON). Handlers are plain function
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import gradio as gr
@@ -37,14 +38,20 @@ def bottleneck_report(arch: str, module: str = "") -> dict:
     return bottleneck(str(arch or "").strip(), str(module or "").strip())
 
 
-def bottleneck_panel(arch: str, module: str | None, variant: bool) -> tuple[str, Any, dict]:
-    """(table, chart, JSON) for the tab's model and module, or for the catalog variant of that model."""
-    name = next((v.name for v in catalog.VARIANTS.values() if v.arch == arch), arch) if variant else arch
+AS_BUILT = "as built here"  # the bottleneck calculator's first choice: the tab's model itself
+
+
+def bottleneck_panel(arch: str, module: str | None, variant: str | None) -> tuple[str, Any, str]:
+    """(table, chart, the JSON as a code block) for the tab's model and module, or, with ``variant`` the title of a
+    catalog variant (:data:`cnndemo.catalog.VARIANTS`), for that variant of the model."""
+    chosen = next((v for v in catalog.VARIANTS.values() if v.title == variant), None)
+    name = chosen.name if chosen is not None and chosen.arch == arch else arch
     try:
         report = bottleneck(name, module or "")
     except ValueError:  # a module the variant does not have (the course net's): its first module
         report = bottleneck(name, "")
-    return labs_plots.bottleneck_html(report), labs_plots.bottleneck_figure(report), report
+    numbers = f"```json\n{json.dumps(report, indent=1)}\n```"
+    return labs_plots.bottleneck_html(report), labs_plots.figure_image(labs_plots.bottleneck_figure(report)), numbers
 
 
 def build_bottleneck_panel(tab: catalog.Tab, arch: Any, module: Any) -> None:
@@ -54,15 +61,18 @@ def build_bottleneck_panel(tab: catalog.Tab, arch: Any, module: Any) -> None:
         return
     variants = [v for v in catalog.VARIANTS.values() if v.arch in archs]
     # Filled when opened, never while the app starts (building the models and a forward pass cost start-up time).
+    # Component types the first screen already shows (radio, HTML, image), so that opening the calculator starts
+    # no new browser code and the page carries no event to reveal them (cnndemo.app.deferred).
     with gr.Accordion("Bottleneck calculator: what the 1x1 convolutions save", open=False,
                       elem_id="bottleneck") as accordion:
         Prose(BOTTLENECK_INTRO)
-        variant = gr.Checkbox(False, label=f"Show {variants[0].title} instead" if variants else "",
-                              visible=bool(variants), elem_id="bottleneck-variant")
+        variant = gr.Radio([AS_BUILT, *(v.title for v in variants)], value=AS_BUILT, label="Which GoogLeNet",
+                           visible=bool(variants), elem_id="bottleneck-variant")
         table = gr.HTML(elem_id="bottleneck-table")
-        chart = gr.Plot(show_label=False, format="png", elem_id="bottleneck-chart")
-        with gr.Accordion("The numbers as JSON (what /bottleneck returns)", open=False):
-            report = gr.JSON(elem_id="bottleneck-json")
+        chart = gr.Image(format="png", type="pil", interactive=False, show_label=False, elem_id="bottleneck-chart",
+                         buttons=["download"])
+        with gr.Accordion("The numbers as JSON (what /bottleneck returns)", open=False, elem_id="bottleneck-numbers"):
+            report = Prose(elem_id="bottleneck-json")
     gr.on([accordion.expand, arch.change, module.change, variant.change], bottleneck_panel, [arch, module, variant],
           [table, chart, report], api_visibility="private", show_progress="hidden", trigger_mode="always_last")
 

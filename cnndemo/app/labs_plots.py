@@ -6,10 +6,12 @@ Matplotlib's object API only (``matplotlib.figure.Figure``, no pyplot state), sa
 
 from __future__ import annotations
 
+import io
 import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from PIL import Image
 
 if TYPE_CHECKING:  # imported on first use: matplotlib took 0.36 s of the app's start-up
     from matplotlib.figure import Figure
@@ -70,6 +72,14 @@ def bottleneck_figure(r: dict[str, Any]) -> Figure:
     ax.invert_yaxis()
     ax.legend(loc="lower right", fontsize=8)
     return fig
+
+
+def figure_image(fig: Figure) -> Image.Image:
+    """``fig`` as a PNG-ready picture (for a ``gr.Image``: the page then needs no plot component's code)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=fig.dpi)
+    buffer.seek(0)
+    return Image.open(buffer).convert("RGB")
 
 
 def _smooth(values: list[float], k: int = 10) -> np.ndarray:

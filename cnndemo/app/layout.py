@@ -22,7 +22,7 @@ from cnndemo import catalog
 from cnndemo.app import views
 from cnndemo.app.api import API_PAGE, ImageFile, build_api
 from cnndemo.app.canvas import DrawingCanvas
-from cnndemo.app.deferred import as_outputs, defer_hidden_parts
+from cnndemo.app.deferred import defer_hidden_parts
 from cnndemo.app.finetune_tab import build_finetune_api, build_finetune_tab
 from cnndemo.app.input_panel import BLANK_HINT, InputViews, wire_inputs
 from cnndemo.app.insight_api import build_insight_api
@@ -175,9 +175,6 @@ def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
                                                     examples_per_page=10, api_visibility="private",
                                                     visible=ds.name == views.DEFAULT_DATASET)
                                for ds in catalog.DATASETS.values() if (files := example_files(ds.name))}
-                dataset.change(lambda chosen: as_outputs([gr.update(visible=name == chosen) for name in shelves]),
-                               dataset, [shelf.dataset for shelf in shelves.values()], queue=False,
-                               api_visibility="private", show_progress="hidden")
             with gr.Column(scale=7):
                 panel = InputPanel(canvas, upload, source, dataset, active, session)
                 with gr.Tabs(selected=next(iter(catalog.TABS))):
@@ -193,7 +190,8 @@ def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
 
         # One event per input update (canvas payload, upload, dataset): frame once, render the visible tab.
         # (The Why? tab follows them: they set its counters.)
-        wire_inputs(MODELS, panel, tabs, InputViews(sees, input_note), input_tabs, why.ticks)
+        wire_inputs(MODELS, panel, tabs, InputViews(sees, input_note, {n: s.dataset for n, s in shelves.items()}),
+                    input_tabs, why.ticks)
         # One page for visitors: the endpoint page is for API clients only. "hidden", not False: Gradio hides the
         # navbar when this component reports it, and a component created with visible=False is never started.
         gr.Navbar(visible="hidden")

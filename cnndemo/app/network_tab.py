@@ -72,6 +72,7 @@ class NetworkTab:
     outputs: list
     handler: Any
     canvas: Any = None  # the live canvas: the tab's own event also updates the answer shown on it
+    filters: Any = None  # the first convolution's kernels ("filters that learn"): follow the model and the dataset
 
     @property
     def controls(self) -> list:
@@ -133,7 +134,7 @@ def refresh_values(zoo: ModelZoo, t: NetworkTab, value: Any, dataset: str, arch:
 
 
 def arch_panels(zoo: ModelZoo, arch: str, dataset: str, session) -> tuple:
-    """Updates when a tab's model changes: layer choices, module choices, explanation, architecture."""
+    """Updates when a tab's model changes: layer choices, module choices, explanation, architecture, filters."""
     layers = views.layer_choices(zoo, arch, dataset)
     modules = views.module_choices(zoo, arch, dataset)
     return (
@@ -142,6 +143,7 @@ def arch_panels(zoo: ModelZoo, arch: str, dataset: str, session) -> tuple:
         (views.explanation(zoo, arch, dataset) if layers
          else f"⚠️ No checkpoint of {catalog.arch(arch).title} is loaded."),
         views.architecture(zoo, arch, dataset, session),
+        lab_panels.filters_image(zoo, arch, dataset, session),
     )
 
 
@@ -208,7 +210,8 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
     outputs = [c for c in (label, note, fmap, caption, *branch_imgs, branch_table, res_img, res_table) if c is not None]
     t = NetworkTab(tab, arch, label, note, fmap, caption, layer, module, branch_imgs, branch_table, res_img, res_table,
                    [panel.canvas, panel.upload, panel.source, panel.dataset, arch, layer, module, panel.session,
-                    panel.active], outputs, None, panel.canvas)
+                    panel.active], outputs, None, panel.canvas, filters)
+    kernels = functools.partial(lab_panels.filters_image, zoo)
 
     def refresh(canvas, upload, source, dataset, arch_name, layer_name, module_name, session, active):
         if active != tab.id:
@@ -219,30 +222,32 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
         return {**out, panel.canvas: gr.update(answer=answer_text(arch_name, out[t.label]) if drawing else "")}
 
     def selected(canvas, upload, source, dataset, arch_name, layer_name, module_name, session, active):
-        """The tab is selected: it shows the current input, and the summary of the model in use (a fine-tuned copy's
-        trainable count differs)."""
+        """The tab is selected: it shows the current input, and the filters and summary of the model in use (the
+        dataset may have changed while it was hidden; a fine-tuned copy's trainable count differs)."""
         out = refresh(canvas, upload, source, dataset, arch_name, layer_name, module_name, session, active)
         if not isinstance(out, dict):  # a hidden tab's skip
             return out
-        return {**out, arch_code: views.architecture(zoo, arch_name, dataset, session)}
+        return {**out, filters: kernels(arch_name, dataset, session),
+                arch_code: views.architecture(zoo, arch_name, dataset, session)}
+
+    def inside(arch_name, dataset, session):
+        """Either accordion opened: the filters and the summary (the summary is hidden until then)."""
+        return kernels(arch_name, dataset, session), gr.update(value=views.architecture(zoo, arch_name, dataset,
+                                                                                         session), visible=True)
 
     t.handler = refresh
-    show_filters = {"fn": functools.partial(lab_panels.filters_image, zoo),
-                    "inputs": [arch, panel.dataset, panel.session], "outputs": filters,
-                    "api_visibility": "private", "show_progress": "hidden"}
     # As few events as will do: the page's browser code walks every event for every component while it loads
-    # (61 events -> 38 made the page load ~40 ms sooner; 41 with the unqueued tab switches below).
+    # (61 events -> 38 made the page load ~40 ms sooner). The filters follow the model (below), the dataset
+    # (cnndemo.app.input_panel) and the tab being selected, in those events.
     gr.on([layer.change, module.change], **t.event)  # the dataset switch: cnndemo.app.input_panel
     # The visible tab is set at once (unqueued, like the Why? tab's), so a quick switch to another tab cannot be
     # overtaken by this tab's queued refresh.
     tab_block.select(lambda: tab.id, None, panel.active, queue=False, api_visibility="private").then(
-        **{**t.event, "fn": selected, "outputs": [*t.event["outputs"], arch_code]})
-    arch_acc.expand(lambda *args: gr.update(value=views.architecture(zoo, *args), visible=True),
-                    [arch, panel.dataset, panel.session], arch_code, api_visibility="private", show_progress="hidden")
-    choosable = [arch.change] if len(choices) > 1 else []  # one model: the hidden radio never changes
-    gr.on([filters_acc.expand, *choosable, panel.dataset.change], **show_filters)
-    if choosable:
+        **{**t.event, "fn": selected, "outputs": [*t.event["outputs"], filters, arch_code]})
+    gr.on([filters_acc.expand, arch_acc.expand], inside, [arch, panel.dataset, panel.session], [filters, arch_code],
+          api_visibility="private", show_progress="hidden")
+    if len(choices) > 1:  # one model: the hidden radio never changes
         arch.change(functools.partial(arch_panels, zoo), [arch, panel.dataset, panel.session],
-                    [layer, module, explain_md, arch_code], api_visibility="private",
+                    [layer, module, explain_md, arch_code, filters], api_visibility="private",
                     show_progress="hidden").then(**t.event)
     return t
