@@ -4,16 +4,18 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
 import pytest
+from gradio import processing_utils
 from gradio.state_holder import SessionState
 from PIL import Image, ImageDraw
 
 from cnndemo import catalog
 from cnndemo.app import layout, views
-from cnndemo.app.outputs import SKIPPED, SkippingBlocks
+from cnndemo.app.outputs import SKIPPED, Picture, SkippingBlocks
 from cnndemo.data.canvas import SIDE, encode_canvas
 
 
@@ -79,3 +81,25 @@ def test_anything_else_is_answered_as_gradio_answers_it():
     for wrong in [("x", gr.skip()), {}]:  # Gradio's own message for a wrong count
         with pytest.raises(ValueError, match="output values"):
             asyncio.run(demo.postprocess_data(many, wrong, SessionState(demo)))
+
+
+def test_a_picture_is_written_to_the_cache_once_where_gradio_puts_it(tmp_path):
+    """The same picture sent twice (the filters on a tab's selection and on their accordion opening) is written once:
+    Gradio rewrites the file in place, and a browser still reading it gets a truncated image."""
+    picture = Image.new("L", (40, 20), 0)
+    ImageDraw.Draw(picture).line([(0, 0), (39, 19)], fill=255, width=3)
+    image = Picture(format="png", type="pil", interactive=False)
+    image.GRADIO_CACHE = str(tmp_path)
+    first = image.postprocess(picture)
+    path = first.path
+    assert path == processing_utils.save_pil_to_cache(picture, str(tmp_path / "gradio"), format="png").replace(
+        str(tmp_path / "gradio"), str(tmp_path))  # the folder and name Gradio gives the same picture
+    assert Path(path).read_bytes() == processing_utils.encode_pil_to_bytes(picture, "png")
+    Path(path).write_bytes(b"written once")  # a second write would put the picture back
+    again = image.postprocess(picture.copy())
+    assert again.path == path and Path(path).read_bytes() == b"written once"
+    Path(path).unlink()  # Gradio's cache cleaner took it: written again
+    assert image.postprocess(picture).path == path
+    assert Path(path).read_bytes() == processing_utils.encode_pil_to_bytes(picture, "png")
+    assert sorted(p.name for p in Path(path).parent.iterdir()) == ["image.png"]  # no staging file left behind
+    assert image.get_block_name() == "image"  # Gradio's own front end renders it

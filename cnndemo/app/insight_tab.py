@@ -28,6 +28,7 @@ from cnndemo.app import views
 from cnndemo.app.api import ImageFile
 from cnndemo.app.deferred import build_when_opened
 from cnndemo.app.network_tab import InputPanel, current_source
+from cnndemo.app.outputs import Picture
 from cnndemo.app.prose import Prose
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.decode import BlankInput, InputError
@@ -259,8 +260,8 @@ def _contents(zoo: ModelZoo, panel: InputPanel, ticks: dict[str, Any], canvas0: 
             target = gr.Dropdown(tgt0["choices"], value="", label="Explain the class", interactive=True)
             cam_layer = gr.Dropdown(cam0["choices"], value=cam0["value"], label="Grad-CAM layer", interactive=True)
         with gr.Row(equal_height=False):
-            sal_img = gr.Image(sal0[0], type="pil", format="png", interactive=False, label="What mattered", height=260,
-                               elem_classes="pixelated", elem_id="why-saliency", buttons=["download"])
+            sal_img = Picture(sal0[0], type="pil", format="png", interactive=False, label="What mattered", height=260,
+                              elem_classes="pixelated", elem_id="why-saliency", buttons=["download"])
             sal_md = Prose(sal0[1], elem_id="why-saliency-note")
     with gr.Accordion("Where a unit looks (receptive field)", open=True):
         with gr.Row():
@@ -268,16 +269,16 @@ def _contents(zoo: ModelZoo, panel: InputPanel, ticks: dict[str, Any], canvas0: 
             row = gr.Number(r0, precision=0, label="row", minimum=0, interactive=True)
             col = gr.Number(c0, precision=0, label="column", minimum=0, interactive=True)
         with gr.Row(equal_height=False):
-            rf_img = gr.Image(rfv0[0], type="pil", format="png", interactive=False, height=260, elem_classes="pixelated",
-                              label="Receptive field", elem_id="why-rf")
+            rf_img = Picture(rfv0[0], type="pil", format="png", interactive=False, height=260, elem_classes="pixelated",
+                             label="Receptive field", elem_id="why-rf")
             rf_md = Prose(rfv0[1], elem_id="why-rf-note")
     with gr.Accordion("The test-set mistakes", open=True):
         with gr.Row():
             page = gr.Number(1, precision=0, minimum=1, label="Page", scale=0, min_width=120, interactive=True)
             mis_md = Prose(mis0[2], elem_id="why-mistakes-note")
         with gr.Row(equal_height=False):
-            confusion = gr.Image(mis0[0], type="pil", format="png", interactive=False, label="Confusion matrix",
-                                 scale=1, elem_id="why-confusion", buttons=["download", "fullscreen"])
+            confusion = Picture(mis0[0], type="pil", format="png", interactive=False, label="Confusion matrix",
+                                scale=1, elem_id="why-confusion", buttons=["download", "fullscreen"])
             gallery = gr.Gallery(mis0[1], type="pil", format="png", columns=3,
                                  label="Misclassified (click one to use it)", scale=1, min_width=0, height="auto",
                                  object_fit="contain", elem_id="why-gallery", allow_preview=False)

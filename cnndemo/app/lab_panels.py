@@ -15,6 +15,7 @@ import gradio as gr
 from cnndemo import catalog
 from cnndemo.app import labs_plots
 from cnndemo.app.api import api_errors, api_only
+from cnndemo.app.outputs import Picture
 from cnndemo.app.prose import Prose
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.finetune.store import SessionModels
@@ -69,8 +70,8 @@ def build_bottleneck_panel(tab: catalog.Tab, arch: Any, module: Any) -> None:
         variant = gr.Radio([AS_BUILT, *(v.title for v in variants)], value=AS_BUILT, label="Which GoogLeNet",
                            visible=bool(variants), elem_id="bottleneck-variant")
         table = gr.HTML(elem_id="bottleneck-table")
-        chart = gr.Image(format="png", type="pil", interactive=False, show_label=False, elem_id="bottleneck-chart",
-                         buttons=["download"])
+        chart = Picture(format="png", type="pil", interactive=False, show_label=False, elem_id="bottleneck-chart",
+                        buttons=["download"])
         with gr.Accordion("The numbers as JSON (what /bottleneck returns)", open=False, elem_id="bottleneck-numbers"):
             report = Prose(elem_id="bottleneck-json")
     gr.on([accordion.expand, arch.change, module.change, variant.change], bottleneck_panel, [arch, module, variant],
@@ -99,6 +100,6 @@ def build_filters_panel(tab: catalog.Tab) -> tuple[Any, Any]:
     with gr.Accordion("Filters that learn: the first convolution's kernels", open=False,
                       elem_id=f"filters-{tab.id}") as accordion:
         Prose(FILTERS_INTRO)
-        image = gr.Image(format="png", type="pil", interactive=False, show_label=False, elem_classes="pixelated",
-                         elem_id=f"filters-img-{tab.id}", buttons=["download", "fullscreen"])
+        image = Picture(format="png", type="pil", interactive=False, show_label=False, elem_classes="pixelated",
+                        elem_id=f"filters-img-{tab.id}", buttons=["download", "fullscreen"])
     return accordion, image

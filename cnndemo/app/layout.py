@@ -30,7 +30,7 @@ from cnndemo.app.insight_tab import build_insight_tab
 from cnndemo.app.lab_panels import build_bottleneck_api
 from cnndemo.app.labs_tab import build_labs_api, build_labs_tab
 from cnndemo.app.network_tab import InputPanel, build_network_tab
-from cnndemo.app.outputs import SkippingBlocks
+from cnndemo.app.outputs import Picture, SkippingBlocks
 from cnndemo.app.prose import CSS as PROSE_CSS
 from cnndemo.app.prose import Prose
 from cnndemo.app.serving import (
@@ -163,9 +163,9 @@ def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
                                           label=f"Any photo or image file (up to {MAX_UPLOAD_BYTES // 2**20} MB)",
                                           elem_id="upload", height=336)
                 with gr.Row(equal_height=False):
-                    sees = gr.Image(label="What the network sees (28 x 28)", format="png", type="pil",
-                                    interactive=False, elem_id="sees", elem_classes="pixelated", height=240,
-                                    buttons=["download"])
+                    sees = Picture(label="What the network sees (28 x 28)", format="png", type="pil",
+                                   interactive=False, elem_id="sees", elem_classes="pixelated", height=240,
+                                   buttons=["download"])
                     input_note = Prose(BLANK_HINT, elem_id="input-note")
                 with gr.Accordion("Examples: real test images", open=True):
                     # The selected dataset's examples only: the other's are hidden (their thumbnails load when

@@ -17,6 +17,7 @@ import gradio as gr
 
 from cnndemo import catalog
 from cnndemo.app import lab_panels, views
+from cnndemo.app.outputs import Picture
 from cnndemo.app.prose import Prose
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.canvas import canvas_ink
@@ -153,8 +154,10 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
     choices = [(catalog.arch(a).title, a) for a in archs]
     first = archs[0]
     with gr.Tab(tab.title, id=tab.id) as tab_block:
-        arch = gr.Radio(choices, value=first, label="Model", visible=len(choices) > 1,
-                        info="The course model is the small network of seed 002 (Liu Er's PyTorch course).")
+        # A tab with one model needs no radio: a State carries its name (a component fewer for the page to load)
+        arch = (gr.Radio(choices, value=first, label="Model",
+                         info="The course model is the small network of seed 002 (Liu Er's PyTorch course).")
+                if len(choices) > 1 else gr.State(first))
         note = Prose(views.model_note(zoo, first, views.DEFAULT_DATASET), elem_classes="model-note")
         with gr.Row(equal_height=False):
             # min_width: on a phone the explanation wraps below the prediction instead of squeezing beside it
@@ -169,10 +172,12 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
                                 info="Each square is one channel's activation map (brighter = stronger), "
                                      "strongest first.")
             caption = Prose()
-            fmap = gr.Image(label="Channels", format="png", type="pil", interactive=False, show_label=False,
-                             elem_classes="pixelated", elem_id=f"fmap-{tab.id}", buttons=["download", "fullscreen"])
-        module = gr.Dropdown(modules, value=modules[0][1] if modules else None, label="Inception module",
-                             visible=tab.kind == "inception", render=False, elem_id=f"module-{tab.id}")
+            fmap = Picture(label="Channels", format="png", type="pil", interactive=False, show_label=False,
+                           elem_classes="pixelated", elem_id=f"fmap-{tab.id}", buttons=["download", "fullscreen"])
+        # Only an Inception tab has modules to pick; the others pass None in its place (a State, not a hidden menu)
+        module = (gr.Dropdown(modules, value=modules[0][1] if modules else None, label="Inception module",
+                              render=False, elem_id=f"module-{tab.id}")
+                  if tab.kind == "inception" else gr.State(None))
         branch_imgs, branch_table, res_img, res_table = [], None, None, None
         if tab.kind == "inception":
             with gr.Accordion("Inception branches: four paths side by side", open=True):
@@ -184,22 +189,20 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
                     # show_label=False: the grid's own title names the branch, its channels and share (Gradio's
                     # label badge covered its first row of channels); the table below says the same in text. The
                     # label, for screen readers, is fixed: changing it on every update costs Gradio a new component.
-                    branch_imgs = [gr.Image(format="png", type="pil", interactive=False,
-                                            label=f"Inception branch {i + 1} of {BRANCH_SLOTS}",
-                                            show_label=False, elem_classes="pixelated", buttons=["fullscreen"])
+                    branch_imgs = [Picture(format="png", type="pil", interactive=False,
+                                           label=f"Inception branch {i + 1} of {BRANCH_SLOTS}",
+                                           show_label=False, elem_classes="pixelated", buttons=["fullscreen"])
                                    for i in range(BRANCH_SLOTS)]
                 branch_table = Prose()
             lab_panels.build_bottleneck_panel(tab, arch, module)
-        else:
-            module.render()  # hidden: the refresh handler reads it on every tab
         if tab.kind == "residual":
             with gr.Accordion("Residual blocks: x, F(x) and the output", open=True):
                 Prose("For every block: its input **x**, the residual branch **F(x)** (red = positive, "
                       "blue = negative), and the output **relu(F(x) + shortcut(x))**, each averaged over channels. "
                       "A small ‖F(x)‖/‖x‖ means the block makes a small correction to what passes through it.")
                 with gr.Row(equal_height=False):
-                    res_img = gr.Image(format="png", type="pil", interactive=False, show_label=False, scale=3,
-                                        elem_classes="pixelated", buttons=["download", "fullscreen"])
+                    res_img = Picture(format="png", type="pil", interactive=False, show_label=False, scale=3,
+                                      elem_classes="pixelated", buttons=["download", "fullscreen"])
                     res_table = Prose()
         filters_acc, filters = lab_panels.build_filters_panel(tab)
         with gr.Accordion("Architecture (torchinfo, 1 x 1 x 28 x 28 input)", open=False) as arch_acc:
@@ -224,11 +227,20 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
     def selected(canvas, upload, source, dataset, arch_name, layer_name, module_name, session, active):
         """The tab is selected: it shows the current input, and the filters and summary of the model in use (the
         dataset may have changed while it was hidden; a fine-tuned copy's trainable count differs)."""
+        if active != tab.id:  # another tab was selected since (Gradio also selects the first tab once it loads)
+            return gr.skip()
         out = refresh(canvas, upload, source, dataset, arch_name, layer_name, module_name, session, active)
-        if not isinstance(out, dict):  # a hidden tab's skip
-            return out
         return {**out, filters: kernels(arch_name, dataset, session),
                 arch_code: views.architecture(zoo, arch_name, dataset, session)}
+
+    def model_changed(canvas, upload, source, dataset, arch_name, _layer, _module, session, active):
+        """Another model: its layers, modules, explanation, summary and filters, and the tab drawn again with its first
+        layer and module, in one event."""
+        layer_update, module_update, *more = arch_panels(zoo, arch_name, dataset, session)
+        out = {} if active != tab.id else refresh(canvas, upload, source, dataset, arch_name, layer_update["value"],
+                                                    module_update["value"], session, active)
+        return {**out, layer: layer_update, module: module_update,
+                **dict(zip((explain_md, arch_code, filters), more))}
 
     def inside(arch_name, dataset, session):
         """Either accordion opened: the filters and the summary (the summary is hidden until then)."""
@@ -239,15 +251,15 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
     # As few events as will do: the page's browser code walks every event for every component while it loads
     # (61 events -> 38 made the page load ~40 ms sooner). The filters follow the model (below), the dataset
     # (cnndemo.app.input_panel) and the tab being selected, in those events.
-    gr.on([layer.change, module.change], **t.event)  # the dataset switch: cnndemo.app.input_panel
+    # The visitor's choices only (.input): a new model sets both menus in its own event, below.
+    gr.on([layer.input, *([module.input] if tab.kind == "inception" else [])], **t.event)  # dataset: input_panel
     # The visible tab is set at once (unqueued, like the Why? tab's), so a quick switch to another tab cannot be
     # overtaken by this tab's queued refresh.
     tab_block.select(lambda: tab.id, None, panel.active, queue=False, api_visibility="private").then(
         **{**t.event, "fn": selected, "outputs": [*t.event["outputs"], filters, arch_code]})
     gr.on([filters_acc.expand, arch_acc.expand], inside, [arch, panel.dataset, panel.session], [filters, arch_code],
           api_visibility="private", show_progress="hidden")
-    if len(choices) > 1:  # one model: the hidden radio never changes
-        arch.change(functools.partial(arch_panels, zoo), [arch, panel.dataset, panel.session],
-                    [layer, module, explain_md, arch_code, filters], api_visibility="private",
-                    show_progress="hidden").then(**t.event)
+    if len(choices) > 1:
+        arch.change(**{**t.event, "fn": model_changed,
+                       "outputs": [*t.event["outputs"], layer, module, explain_md, arch_code, filters]})
     return t

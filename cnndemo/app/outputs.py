@@ -10,15 +10,25 @@ as it is". With 10-13 skipped outputs that was most of Gradio's work per update 
 :class:`SkippingBlocks` answers a skipped output directly, with what Gradio itself would send, and hands Gradio
 only the outputs that change. (The views' updates send values, not properties, for the same reason: a property
 update costs Gradio a new component.)
+
+:class:`Picture` is the ``gr.Image`` of every picture the app draws: each picture is written to Gradio's cache once,
+atomically, so a browser never reads a half-written file.
 """
 
 from __future__ import annotations
 
 import copy
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio import processing_utils
 from gradio.blocks import convert_component_dict_to_list
+from PIL import Image
+
+from cnndemo.app.inputs import GradioFrontend
 
 SKIPPED: dict[str, str] = gr.skip()  # ``{"__type__": "update"}``: also what Gradio sends the page for it
 
@@ -51,3 +61,41 @@ class SkippingBlocks(gr.Blocks):
             for i, value in zip(changed, done):
                 answer[i] = value
         return answer
+
+
+class Picture(GradioFrontend, gr.Image):
+    """An output ``gr.Image`` (PIL pictures) that writes each picture to Gradio's cache once, atomically.
+
+    Gradio 6.31 names a picture's cache file by the hash of its bytes but writes it again, in place, every time the
+    picture is sent (``processing_utils.save_pil_to_cache``). When two events send the same picture (the filters
+    when a tab is selected and when their accordion opens; an unchanged feature map on the next pen move) the file
+    is truncated while the browser is still reading it: the server logs "Too little data for declared
+    Content-Length" and the page keeps a broken image (the labs browser test, about one run in three). Here the
+    file is written under a temporary name and renamed into place, and not written at all when it exists (which
+    also saves the write)."""
+
+    FRONTEND = "image"
+
+    def postprocess(self, value):
+        if isinstance(value, Image.Image):
+            value = write_once(value, self.GRADIO_CACHE, self.format or "png")
+        return super().postprocess(value)
+
+
+def write_once(picture: Image.Image, cache_dir: str, fmt: str) -> str:
+    """The path of ``picture`` encoded as ``fmt`` in Gradio's cache, where Gradio would put it (a folder named by
+    the hash of the bytes), written only if it is not there yet, and then atomically."""
+    data = processing_utils.encode_pil_to_bytes(picture, fmt)
+    folder = Path(cache_dir) / processing_utils.hash_bytes(data)
+    path = (folder / f"image.{fmt}").resolve()
+    try:
+        os.utime(path)  # there already: touched, as Gradio does, since its cache cleaner deletes files by age
+        return str(path)
+    except FileNotFoundError:
+        pass
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, staging = tempfile.mkstemp(dir=folder, prefix=".image.")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(staging, path)
+    return str(path)
