@@ -137,7 +137,13 @@ def server_times(calls: int) -> dict[str, dict[str, float]]:
     event = next(fn for fn in demo.fns.values() if any(t[0] == canvas._id for t in fn.targets))
     seven = sorted((ROOT / "examples" / "mnist").glob("7_*.png"))[0]
     alpha = np.asarray(Image.open(seven).convert("L").resize((SIDE, SIDE), Image.Resampling.BILINEAR))
-    payload = encode_canvas(alpha, seq=1)
+    # A different drawing for every call, as while the pen moves: new pictures, so each is encoded and written
+    # (the app writes a picture it has written before only once)
+    payloads = []
+    for k in range(calls + 3):
+        a = alpha.copy()
+        a[4 + k, 4:4 + 2 * (k % 3 + 1)] = 255  # a short stroke, one row lower each time
+        payloads.append(encode_canvas(a, seq=k + 1))
     defaults = {t.id: (t.archs[0], views.default_layer(zoo, t.archs[0]), None) for t in catalog.TABS.values()}
     state = SessionState(demo)  # one visitor's session, as Gradio keeps it
     loop = asyncio.new_event_loop()  # one loop for every call: creating one is not the server's work
@@ -151,7 +157,7 @@ def server_times(calls: int) -> dict[str, dict[str, float]]:
             handler, total = [], []
             for k in range(calls + 3):
                 t0 = time.perf_counter()
-                result = event.fn(payload, 0, "mnist", tab.id, None, *args)
+                result = event.fn(payloads[k], 0, "mnist", tab.id, None, *args)
                 t1 = time.perf_counter()
                 # Gradio's own path for the result: every output, the skipped ones (the hidden tabs') included
                 loop.run_until_complete(demo.postprocess_data(event, result, state))

@@ -19,9 +19,9 @@ from cnndemo.app.outputs import SKIPPED, Picture, SkippingBlocks
 from cnndemo.data.canvas import SIDE, encode_canvas
 
 
-def both(demo, block_fn, result) -> tuple[list, list, SessionState]:
-    """(what the app sends, what Gradio itself sends, the app's session) for the handler result ``result()`` makes
-    (made once for each: Gradio changes the update dicts it is given).
+def both(demo, block_fn, result) -> tuple[list, list, SessionState, SessionState]:
+    """(what the app sends, what Gradio itself sends, the app's session, Gradio's) for the handler result ``result()``
+    makes (made once for each: Gradio changes the update dicts it is given).
 
     For a skipped ``gr.HTML`` Gradio sends the update marker as a property too (``{"props": {"__type__": "update"},
     "__type__": "update"}``: the page sets a prop named ``__type__`` on it); that counts as the plain marker here."""
@@ -29,7 +29,12 @@ def both(demo, block_fn, result) -> tuple[list, list, SessionState]:
     sent = asyncio.run(demo.postprocess_data(block_fn, result(), ours))
     gradio_sent = asyncio.run(gr.Blocks.postprocess_data(demo, block_fn, result(), theirs))
     quirk = {"props": SKIPPED, **SKIPPED}
-    return sent, [SKIPPED if value == quirk else value for value in gradio_sent], ours
+    return sent, [SKIPPED if value == quirk else value for value in gradio_sent], ours, theirs
+
+
+def values_kept(session: SessionState, blocks) -> list:
+    """The values the session keeps in its config for ``blocks`` (what a page reload shows)."""
+    return [session.config_values.get(b._id, {}).get("props", {}).get("value") for b in blocks]
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +59,12 @@ def test_a_canvas_update_reaches_the_page_as_gradio_sends_it(app, random_zoo, ta
                 for c in (t.archs[0], views.default_layer(random_zoo, t.archs[0]), None)]
     result = event.fn(seven(), 0, "mnist", tab, None, *controls)  # once: its counter differs on every call
     copied = lambda: {c: dict(v) if isinstance(v, dict) else v for c, v in result.items()}  # noqa: E731
-    sent, gradio_sent, session = both(demo, event, copied)
+    sent, gradio_sent, session, gradio_session = both(demo, event, copied)
     assert sent == gradio_sent
     skipped = [b for b, value in zip(event.outputs, sent) if value == SKIPPED]
+    updated = [b for b in event.outputs if b not in skipped]
+    assert values_kept(session, updated) == values_kept(gradio_session, updated)
+    assert any(isinstance(value, Image.Image) for value in result.values())  # pictures, sent without Gradio's move
     shown = [value for value in sent if isinstance(value, dict) and value.get("path")]
     assert len(skipped) >= 10 and shown  # the hidden tabs' views; the visible tab's pictures are sent
     # Gradio rebuilds each skipped output in the session; the app leaves the page's own component there
@@ -70,13 +78,20 @@ def test_anything_else_is_answered_as_gradio_answers_it():
         btn = gr.Button()
         btn.click(lambda: None, None, [a, b, c, kept])
         btn.click(lambda: None, None, [a])
-    many, one = list(demo.fns.values())[-2:]
+        pic = Picture(format="png", type="pil", interactive=False)
+        btn.click(lambda: None, None, [pic, a])
+    many, one, with_picture = list(demo.fns.values())[-3:]
     results = [lambda: ("x", gr.skip(), {"cat": 0.9}, 5), gr.skip, lambda: {a: "only a"},
                lambda: {a: gr.skip(), kept: 7}, lambda: (gr.update(value="y", visible=False), 2, gr.skip(), gr.skip()),
                lambda: [gr.skip()] * 4]
     for result in results:
-        sent, gradio_sent, _ = both(demo, many, result)
+        sent, gradio_sent, _, _ = both(demo, many, result)
         assert sent == gradio_sent, result()
+    picture = Image.new("RGB", (30, 20), (200, 30, 30))
+    for result in [lambda: (picture, "x"), lambda: (picture, gr.skip()), lambda: (gr.update(value=picture), "y"),
+                   lambda: (None, "z")]:
+        sent, gradio_sent, ours, theirs = both(demo, with_picture, result)
+        assert sent == gradio_sent and values_kept(ours, [pic, a]) == values_kept(theirs, [pic, a]), result()
     assert both(demo, one, gr.skip)[:2] == ([SKIPPED], [SKIPPED])
     for wrong in [("x", gr.skip()), {}]:  # Gradio's own message for a wrong count
         with pytest.raises(ValueError, match="output values"):
