@@ -171,6 +171,8 @@ def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
                     # The selected dataset's examples only: the other's are hidden (their thumbnails load when
                     # the dataset is switched), which halves what the first page fetches and draws.
                     # (The shelf shown is the selected dataset's, so an example no longer needs to set the dataset.)
+                    # The committed example files are served where they are, not copied into Gradio's cache at start.
+                    gr.set_static_paths([EXAMPLES])
                     shelves = {ds.name: gr.Examples([[f] for f in files], inputs=[upload], label=ds.title,
                                                     examples_per_page=10, api_visibility="private",
                                                     visible=ds.name == views.DEFAULT_DATASET)
