@@ -128,6 +128,14 @@ def example_files(dataset: str, per_class: int = 3) -> list[str]:
     return [by_class[c][k] for k in range(per_class) for c in classes if k < len(by_class[c])]
 
 
+@functools.cache
+def serve_examples_in_place() -> None:
+    """The committed example files are served where they are, not copied into Gradio's cache at start. Once per
+    process: Gradio's list of static paths is process-wide, does not skip repeats, and is checked for every file
+    an event sends."""
+    gr.set_static_paths([EXAMPLES])
+
+
 # --------------------------------------------------------------------------- layout
 
 
@@ -171,8 +179,7 @@ def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
                     # The selected dataset's examples only: the other's are hidden (their thumbnails load when
                     # the dataset is switched), which halves what the first page fetches and draws.
                     # (The shelf shown is the selected dataset's, so an example no longer needs to set the dataset.)
-                    # The committed example files are served where they are, not copied into Gradio's cache at start.
-                    gr.set_static_paths([EXAMPLES])
+                    serve_examples_in_place()
                     shelves = {ds.name: gr.Examples([[f] for f in files], inputs=[upload], label=ds.title,
                                                     examples_per_page=10, api_visibility="private",
                                                     visible=ds.name == views.DEFAULT_DATASET)

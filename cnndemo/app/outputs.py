@@ -79,6 +79,7 @@ class SkippingBlocks(gr.Blocks):
                 answer[i] = value
         return answer
 
+
 class Picture(GradioFrontend, gr.Image):
     """An output ``gr.Image`` (PIL pictures) that writes each picture to Gradio's cache once, atomically.
 
