@@ -77,7 +77,9 @@ def test_a_full_queue_says_busy_at_once_and_serves_the_rest():
     result = zerogpu_queue.busy(visitors=12)
     print("\n" + result.report())
     assert result.other == []
-    assert result.served >= 3 and result.busy and result.served + len(result.busy) == 12
+    # The queue holds 2 waiting events, so at least 2 are served. A third fits only if the worker has already taken
+    # the first out of the queue when the others arrive; on a loaded machine (CI) all 12 can arrive before it does.
+    assert result.served >= 2 and result.busy and result.served + len(result.busy) == 12
 
 
 def test_a_disconnect_stops_the_run_and_frees_the_device(app):
