@@ -39,6 +39,7 @@ from cnndemo.app.serving import (
     app_kwargs,
     configure_queue,
 )
+from cnndemo.app.startup import AppOnLaunch
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.decode import MAX_UPLOAD_BYTES
 from cnndemo.finetune.store import SESSION_TTL_S, SessionModels
@@ -139,6 +140,11 @@ def serve_examples_in_place() -> None:
 # --------------------------------------------------------------------------- layout
 
 
+class Page(SkippingBlocks, AppOnLaunch):
+    """The app's Blocks: skipped outputs cost nothing (:mod:`cnndemo.app.outputs`) and its web server app is built
+    by ``launch()`` only (:mod:`cnndemo.app.startup`)."""
+
+
 def _header(zoo: ModelZoo) -> str:
     missing = f" · {len(zoo.missing)} checkpoints missing" if zoo.missing else ""
     return (
@@ -152,7 +158,7 @@ def _header(zoo: ModelZoo) -> str:
 def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
     """The Blocks app. Loads the pretrained models (onto the best device) unless ``models`` is given."""
     MODELS = models or get_models()
-    with SkippingBlocks(title="cnndemo: look inside a CNN", delete_cache=DELETE_CACHE) as demo:
+    with Page(title="cnndemo: look inside a CNN", delete_cache=DELETE_CACHE) as demo:
         # This session's fine-tuned models; Gradio frees them (and their checkpoint folders) SESSION_TTL_S after
         # the state was last written, and every input event writes it back (cnndemo.app.input_panel).
         session = gr.State(SessionModels(), time_to_live=SESSION_TTL_S, delete_callback=SessionModels.release)
