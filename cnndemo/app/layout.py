@@ -84,7 +84,8 @@ def get_models() -> ModelZoo:
 
 def warm_up(zoo: ModelZoo, delay: float = 2.0) -> threading.Thread:
     """In a background thread, after ``delay`` s: import matplotlib, run every model once, build the torchinfo
-    summaries and import Captum (the Why? tab's attribution), so the first visitor does not pay for them. Start-up itself does not wait.
+    summaries and import Captum (the Why? tab's attribution), so the first visitor does not pay for them.
+    Start-up itself does not wait.
 
     At interpreter exit the thread is asked to stop and joined (a thread still inside torch when
     Python shuts down aborts the process)."""
