@@ -33,6 +33,8 @@ class _AppOnFirstUse:
         return self._app
 
     def __getattr__(self, name: str) -> Any:  # only called for names the stand-in itself does not have
+        if name in ("_blocks", "_app"):  # not set yet (a copy being made): no app to build, and no recursion
+            raise AttributeError(name)
         return getattr(self.built(), name)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:  # as an ASGI app
