@@ -5,4 +5,4 @@ from cnndemo.app.layout import build_demo, launch_kwargs
 demo = build_demo()
 
 if __name__ == "__main__":
-    demo.launch(**launch_kwargs())
+    demo.launch(**launch_kwargs(demo))

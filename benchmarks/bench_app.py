@@ -50,7 +50,7 @@ def serve(port: int) -> None:
             label = gr.Label(label="prediction")
             button = gr.Button(visible=False)
         button.click(lambda image, arch, dataset: {"0": 1.0}, [image, arch, dataset], label, api_name="noop")
-    demo.launch(**{**launch_kwargs(), "server_port": port, "quiet": True})
+    demo.launch(**{**launch_kwargs(demo), "server_port": port, "quiet": True})
 
 
 def free_port() -> int:

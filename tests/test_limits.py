@@ -211,35 +211,57 @@ def _outcome(folder: Path):
                             str(folder / "model.safetensors"), str(folder), 0.1, 0.9, None, None, False, 1, 1.0, 1.0)
 
 
-def test_session_models_live_while_used_and_go_when_idle(random_zoo, tmp_path):
-    """Built on Gradio's State lifetime: the store's time to live restarts whenever an input event writes it back,
-    and when it runs out Gradio's own expiry calls ``release``, which deletes the checkpoint folders."""
-    import datetime
-
-    import gradio as gr
-    from gradio.state_holder import StateHolder
-
-    from cnndemo.app import layout
-
-    demo = layout.build_demo(random_zoo)
-    state = next(b for b in demo.blocks.values() if isinstance(b, gr.State) and b.time_to_live == ft_store.SESSION_TTL_S)
-    assert state.delete_callback == ft_store.SessionModels.release
-    writers = {fn.name for fn in demo.fns.values() if state in fn.outputs}
-    assert {"handle", "on_upload", "on_dataset"} <= writers, writers  # the canvas (on_draw's handle), upload, dataset
-
-    holder = StateHolder()
-    holder.set_blocks(demo)
-    used, idle = holder["used"], holder["idle"]
-    for session, name in ((used, "used"), (idle, "idle")):
-        store = session[state._id]
+def test_session_models_live_while_used_and_go_when_idle(tmp_path):
+    """The app's registry, not Gradio's state: a store lives while used, goes ttl after its last use or grace after
+    its page closed, and its folders go with it; a flood of new sessions evicts nothing that holds a model."""
+    now = [0.0]
+    registry = ft_store.SessionRegistry(ttl_s=100, grace_s=10, max_holding=3, max_sessions=5, clock=lambda: now[0])
+    for name in ("used", "idle", "closed"):
+        store = registry.get(name)
         store.finished(_outcome(tmp_path / name))
         store.use()
-        session[state._id] = store  # an event wrote it back
-    long_ago = datetime.datetime.now() - datetime.timedelta(seconds=ft_store.SESSION_TTL_S + 5)
-    idle._state_ttl[state._id] = (state.time_to_live, long_ago)  # not used for longer than the time to live
-    holder.delete_all_expired_state()
-    assert (tmp_path / "used").is_dir() and used[state._id].get("residual_net", "mnist") is not None
-    assert not (tmp_path / "idle").exists() and idle[state._id].get("residual_net", "mnist") is None
+    assert not registry.room_for("fourth") and registry.room_for("used"), "3 hold a model: no room for a 4th"
+    for i in range(50):  # a flood of new, empty sessions
+        registry.get(f"flood-{i}")
+    assert all(s in registry for s in ("used", "idle", "closed")) and registry.holding() == 3
+    assert len(registry) == 5, "empty stores are forgotten first beyond max_sessions"
+    registry.closed("closed")
+    now[0] = 50.0
+    registry.get("used")  # any use restarts its time
+    assert registry.sweep() >= 1 and "closed" not in registry and not (tmp_path / "closed").exists()
+    now[0] = 120.0
+    registry.sweep()
+    assert "idle" not in registry and not (tmp_path / "idle").exists()
+    assert "used" in registry and (tmp_path / "used").is_dir()
+    assert registry.get("used").get("residual_net", "mnist") is not None
+    registry.release("used")
+    assert not (tmp_path / "used").exists()
+
+
+def test_handlers_get_the_session_store_from_the_request():
+    """with_session: Gradio injects the request (first), the handler's ``session`` is the registry's store."""
+    import inspect
+
+    from cnndemo.app import sessions
+
+    seen = []
+
+    def handler(a, session, b, evt: gr.SelectData):
+        seen.append(session)
+        return a, b
+
+    wrapped = sessions.with_session(handler)
+    assert list(inspect.signature(wrapped).parameters) == ["request", "a", "b", "evt"]
+    request = SimpleNamespace(session_hash="s-1")
+    assert wrapped(request, 1, 2, None) == (1, 2)
+    assert seen[0] is sessions.SESSIONS.get("s-1") and "s-1" in sessions.SESSIONS
+
+    def stream(x, session):
+        yield x, session
+
+    assert inspect.isgeneratorfunction(sessions.with_session(stream))
+    assert next(sessions.with_session(stream)(request, 5)) == (5, sessions.SESSIONS.get("s-1"))
+    sessions.SESSIONS.release("s-1")
 
 
 def test_a_dropped_store_removes_its_folders(tmp_path):
@@ -253,23 +275,27 @@ def test_a_dropped_store_removes_its_folders(tmp_path):
 # --------------------------------------------------------------------------- serving
 
 
-def _token(claims: dict) -> str:
-    enc = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).decode().rstrip("=")  # noqa: E731
-    return f"{enc({'alg': 'none'})}.{enc(claims)}.sig"
-
-
 def test_visitor_key_is_not_chosen_by_the_client(monkeypatch):
-    request = SimpleNamespace(headers={"x-ip-token": _token({"ip": "9.9.9.9", "iat": 1})}, client=SimpleNamespace(host="10.0.0.1"),
-                              session_hash="chosen-by-the-client")
+    """Only Spaces' own proxy entry counts: an unsigned x-ip-token, or X-Forwarded-For off Spaces, is ignored."""
+    request = SimpleNamespace(headers={"x-ip-token": "e30.eyJpcCI6ICI5LjkuOS45In0.sig",
+                                       "x-forwarded-for": "9.9.9.9"},
+                              client=SimpleNamespace(host="10.0.0.1"), session_hash="chosen-by-the-client")
     monkeypatch.delenv("SPACE_ID", raising=False)
-    assert serving.visitor_key(request) == "ip:10.0.0.1"  # off Spaces the header could be forged: ignored
+    assert serving.visitor_key(request) == "ip:10.0.0.1"  # off Spaces both headers could be forged: ignored
     monkeypatch.setenv("SPACE_ID", "someone/cnndemo")
-    assert serving.visitor_key(request) == "ip:9.9.9.9"
-    request.headers = {"x-ip-token": _token({"ip": "9.9.9.9", "iat": 2})}
-    assert serving.visitor_key(request) == "ip:9.9.9.9"  # a fresh token of the same visitor: the same key
+    request.headers = {"x-ip-token": "e30.eyJpcCI6ICI5LjkuOS45In0.sig"}
+    assert serving.visitor_key(request) == "ip:10.0.0.1"  # a token nobody can verify here buys nothing
     request.headers = {"x-forwarded-for": "6.6.6.6, 7.7.7.7"}  # the client wrote 6.6.6.6; the proxy appended 7.7.7.7
     assert serving.visitor_key(request) == "ip:7.7.7.7"
     assert serving.visitor_key(None) == "local"
+
+
+def test_uvicorn_trusts_no_forwarded_headers_unless_told(monkeypatch):
+    monkeypatch.delenv("CNNDEMO_TRUSTED_PROXIES", raising=False)
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "*")
+    assert serving.trust_proxies() == "" and os.environ["FORWARDED_ALLOW_IPS"] == ""
+    monkeypatch.setenv("CNNDEMO_TRUSTED_PROXIES", "10.1.2.3")
+    assert serving.trust_proxies() == "10.1.2.3" and os.environ["FORWARDED_ALLOW_IPS"] == "10.1.2.3"
 
 
 def test_queue_is_configured_explicitly_also_on_zerogpu(monkeypatch):

@@ -7,9 +7,6 @@ See the README's "Hosting on Hugging Face Spaces" for the reasoning.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import os
 from typing import Any
 
@@ -49,49 +46,47 @@ async def _unknown_endpoint(request: Any, exc: Exception) -> Any:
                         status_code=404)
 
 
-def app_kwargs() -> dict[str, Any]:
-    """``demo.launch(app_kwargs=...)``: FastAPI exception handlers for what Gradio answers with a bare 500, and
-    Gradio's frontend files compressed once instead of on every request (:mod:`cnndemo.app.compressed_assets`)."""
+def app_kwargs(demo: Any | None = None) -> dict[str, Any]:
+    """``demo.launch(app_kwargs=...)``: FastAPI exception handlers for what Gradio answers with a bare 500; the
+    public-safety guard (:mod:`cnndemo.app.guard`) in front of everything; and Gradio's frontend files compressed
+    once instead of on every request (:mod:`cnndemo.app.compressed_assets`)."""
     from gradio.route_utils import FnIndexInferError
 
+    from cnndemo.app import guard
     from cnndemo.app.compressed_assets import middleware
 
-    return {"exception_handlers": {FnIndexInferError: _unknown_endpoint}, "middleware": middleware()}
+    return {"exception_handlers": {FnIndexInferError: _unknown_endpoint},
+            "middleware": [*guard.installed(demo), *middleware()]}
 
 
-def _jwt_claims(token: str) -> dict:
-    """The (unverified) claims of a JWT; {} when it is not one."""
-    try:
-        payload = token.split(".")[1]
-        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError, TypeError):
-        return {}
+def trust_proxies() -> str:
+    """Tell uvicorn which proxies' forwarded headers to trust, before it starts: ``CNNDEMO_TRUSTED_PROXIES`` (a
+    comma-separated list of addresses, as uvicorn's ``--forwarded-allow-ips``), default none.
+
+    uvicorn's own default trusts ``X-Forwarded-For`` from 127.0.0.1, so any local client (or a proxy on the
+    same host that passes the header on) could choose its address. On Spaces none is needed: the key is the
+    entry Spaces' proxy appends (:func:`visitor_key`)."""
+    trusted = os.environ.get("CNNDEMO_TRUSTED_PROXIES", "").strip()
+    os.environ["FORWARDED_ALLOW_IPS"] = trusted
+    return trusted
 
 
 def visitor_key(request: Any) -> str:
-    """Who the visitor is, for per-visitor limits: something the client cannot choose.
+    """Who the visitor is, for per-visitor limits: an address the client cannot choose.
 
-    On Hugging Face Spaces (``SPACE_ID`` set), the proxy in front of the app adds ``x-ip-token`` (the
-    visitor's IP, signed); its IP claim is used; without one, the last ``X-Forwarded-For`` entry (the one
-    Spaces' proxy appends; a client can only add entries before it). Elsewhere these headers could be
-    sent by anyone, so the TCP peer address is used (behind your own proxy, let uvicorn trust its
-    forwarded headers). The session hash is never used: the client picks it. Not verified on real
-    Spaces hardware (none in development).
+    On Hugging Face Spaces (``SPACE_ID`` set) the proxy in front of the app appends the visitor's address to
+    ``X-Forwarded-For``: its last entry is used (a client can only add entries before it). Elsewhere the TCP
+    peer address, which uvicorn replaces by a forwarded one only from the proxies ``CNNDEMO_TRUSTED_PROXIES``
+    names (:func:`trust_proxies`; none by default). Headers a client sets itself (``X-Forwarded-For`` off Spaces,
+    ``x-ip-token``, whose signature cannot be checked here) and the session hash (the client picks it) are never
+    used. Not verified on real Spaces hardware (none in development).
     """
     if request is None:
         return "local"
     headers = getattr(request, "headers", None) or {}
-    token = headers.get("x-ip-token") if os.environ.get("SPACE_ID") else None
-    if token:
-        claims = _jwt_claims(token)
-        ip = claims.get("ip") or claims.get("client_ip") or claims.get("sub")
-        if ip:
-            return f"ip:{ip}"
-        stable = {k: v for k, v in claims.items() if k not in ("iat", "exp", "nbf", "jti")}
-        return "token:" + hashlib.sha256(json.dumps(stable or token, sort_keys=True, default=str).encode()).hexdigest()[:16]
     forwarded = headers.get("x-forwarded-for") if os.environ.get("SPACE_ID") else None
     if forwarded and forwarded.split(",")[-1].strip():
-        return f"ip:{forwarded.split(',')[-1].strip()}"
+        return f"ip:{forwarded.split(',')[-1].strip()[:64]}"
     client = getattr(request, "client", None)
     host = getattr(client, "host", None)
     return f"ip:{host}" if host else "local"
