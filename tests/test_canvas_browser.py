@@ -41,7 +41,7 @@ def build_app():
 
     model, meta = load_pretrained("residual_net", "mnist", device="cpu")
 
-    def classify(alpha):
+    def classify(_request, alpha):
         if alpha is None:
             return None
         try:

@@ -97,7 +97,7 @@ def DrawingCanvas(*, elem_id: str = "canvas", hint: str = "Draw a digit here", s
 def on_draw(canvas: gr.HTML, fn: Callable[..., Any], outputs: Sequence[gr.components.Component], *,
             inputs: Sequence[gr.components.Component] = (), concurrency_limit: int | None | str = "default",
             concurrency_id: str | None = None) -> Any:
-    """Call ``fn(alpha, *inputs)`` for every drawing the canvas sends; its result goes to ``outputs``.
+    """Call ``fn(request, alpha, *inputs)`` for every drawing the canvas sends; its result goes to ``outputs``.
 
     ``alpha`` is :func:`cnndemo.data.canvas.decode_canvas`'s array (uint8 ``side`` x ``side``, ink
     = 255) or None for a blank canvas; ``fn`` returns one value per output (a tuple for several) or a
@@ -109,7 +109,7 @@ def on_draw(canvas: gr.HTML, fn: Callable[..., Any], outputs: Sequence[gr.compon
     last = gr.State(0)
     n = len(outputs)
 
-    def handle(payload: str, last_seq: int, *extra: Any):
+    def handle(request: gr.Request, payload: str, last_seq: int, *extra: Any):
         try:
             seq = payload_seq(payload)
             alpha = decode_canvas(payload)
@@ -117,7 +117,7 @@ def on_draw(canvas: gr.HTML, fn: Callable[..., Any], outputs: Sequence[gr.compon
             raise gr.Error(f"The drawing could not be read: {exc}") from None
         if seq and seq <= (last_seq or 0):  # older than what this session has answered: skip it
             return {canvas: gr.update(ack=last_seq)}
-        result = fn(alpha, *extra)
+        result = fn(request, alpha, *extra)
         if not (isinstance(result, dict) and result and all(isinstance(k, Block) for k in result)):
             result = dict(zip(outputs, result if n > 1 else [result]))  # a Label's value is a dict too
         props = {k: v for k, v in (result.pop(canvas, None) or {}).items() if k != "__type__"}

@@ -2,10 +2,11 @@
 
 The main app calls :func:`build_finetune_tab` inside its ``gr.Tabs()`` block::
 
-    session = gr.State(SessionModels(), delete_callback=SessionModels.release)
     with gr.Tabs():
         ...
-        build_finetune_tab(session, models)   # models.get(arch, dataset) -> (model, meta); models.device
+        build_finetune_tab(models)   # models.get(arch, dataset) -> (model, meta); models.device
+
+A run's model goes into this browser session's store (:mod:`cnndemo.app.sessions`, by the request's session).
 
 The tab's contents are built when it is first opened; the streaming endpoint ``/finetune`` (and
 ``/finetune_stop``, ``/finetune_use``, ``/finetune_forget``) are :func:`build_finetune_api`'s API-only twins
@@ -25,6 +26,7 @@ from cnndemo.app.api import api_only, published
 from cnndemo.app.deferred import build_when_opened
 from cnndemo.app.finetune_plots import progress_html
 from cnndemo.app.finetune_view import OUTPUT_NAMES, REGISTRY, finetune_events
+from cnndemo.app.sessions import check_room, session_id, store_for
 from cnndemo.app.serving import visitor_key
 from cnndemo.finetune.spec import (
     BATCH_RANGE,
@@ -34,18 +36,12 @@ from cnndemo.finetune.spec import (
     SUBSET_RANGE,
     FineTuneSpec,
 )
-from cnndemo.finetune.store import SessionModels
 
 INTRO = """### Fine-tune a network, live
 Pick a network and a starting point, press **Start**, and watch it learn: the loss falls, the held-out
 accuracy rises, and the first layer's feature maps of one fixed image change epoch by epoch.
 Your fine-tuned model is yours alone (other visitors never see it) and the pretrained models are never changed.
 """
-
-def _session(request: gr.Request | None) -> str:
-    """The browser session's id (``"local"`` when called without a request)."""
-    return getattr(request, "session_hash", None) or "local"
-
 
 def _widgets(d: FineTuneSpec) -> dict[str, Any]:
     """Factories of the endpoint's inputs (``INPUT_NAMES``) and outputs (``OUTPUT_NAMES``, then ``use_msg``): the
@@ -89,7 +85,7 @@ def _handlers(models: Any) -> dict[str, Any]:
     """The four endpoint functions (their docstrings are the API's documentation)."""
 
     def finetune(arch: str, dataset: str, start: str, epochs: float, lr: float, batch_size: float,
-                 optimizer: str, subset: float, augment: bool, freeze: bool, store: SessionModels | None,
+                 optimizer: str, subset: float, augment: bool, freeze: bool,
                  request: gr.Request) -> Iterator[tuple]:
         """
         Fine-tune a network for a few epochs and stream its progress; the last update has the final metrics
@@ -109,59 +105,61 @@ def _handlers(models: Any) -> dict[str, Any]:
         """
         spec = FineTuneSpec(arch=arch, dataset=dataset, start=start, epochs=epochs, lr=lr, batch_size=batch_size,
                             optimizer=optimizer, subset=subset, augment=bool(augment), freeze=bool(freeze))
-        yield from finetune_events(spec, _session(request), models, store=store, visitor=visitor_key(request))
+        check_room(request)
+        yield from finetune_events(spec, session_id(request), models, store=store_for(request),
+                                   visitor=visitor_key(request))
 
     def stop(request: gr.Request) -> str:
         """Stop this session's fine-tune after the current step (the last completed epoch is kept)."""
-        if REGISTRY.request_stop(_session(request)):
+        if REGISTRY.request_stop(session_id(request)):
             return "Stopping… (the weights of the last completed epoch are kept)"
         return "Nothing is training in this session."
 
-    def use(store: SessionModels | None) -> tuple[SessionModels | None, str]:
+    def use(request: gr.Request) -> str:
         """Let the other tabs use this session's latest fine-tuned model (this browser session only)."""
-        outcome = store.use() if store is not None else None
+        outcome = store_for(request).use()
         if outcome is None:
-            return store, "Nothing fine-tuned yet in this session (or it expired): press **Start** first."
-        return store, (f"The other tabs now use your fine-tuned **{catalog.arch(outcome.spec.arch).label}** for "
+            return "Nothing fine-tuned yet in this session (or it expired): press **Start** first."
+        return (f"The other tabs now use your fine-tuned **{catalog.arch(outcome.spec.arch).label}** for "
                        f"{catalog.dataset(outcome.spec.dataset).title} ({100 * outcome.acc_after:.2f}% held-out), "
                        "in this browser session only.")
 
-    def forget(store: SessionModels | None) -> tuple[SessionModels | None, str]:
+    def forget(request: gr.Request) -> str:
         """The other tabs use the pretrained models again."""
-        removed = store.forget() if store is not None else 0
-        return store, ("The other tabs use the pretrained models again." if removed
+        removed = store_for(request).forget()
+        return ("The other tabs use the pretrained models again." if removed
                        else "The other tabs already use the pretrained models.")
 
     return {"finetune": finetune, "finetune_stop": stop, "finetune_use": use, "finetune_forget": forget}
 
 
-def _wire(w: dict[str, Any], buttons: dict[str, Any], session_state: gr.State, models: Any, api: bool) -> None:
+def _wire(w: dict[str, Any], buttons: dict[str, Any], models: Any, api: bool) -> None:
     """Attach the four functions to ``buttons`` (``start``, ``stop``, ``use``, ``forget``): named endpoints when
     ``api``, private events in the tab."""
     fns = _handlers(models)
 
-    buttons["start"].click(fns["finetune"], [*(w[n] for n in INPUT_NAMES), session_state], [w[n] for n in OUTPUT_NAMES],
+    buttons["start"].click(fns["finetune"], [w[n] for n in INPUT_NAMES], [w[n] for n in OUTPUT_NAMES],
                            show_progress="hidden",
                            # Unlimited here: a run never waits in Gradio's queue, where Stop cannot reach it. The
                            # app's own bounded queue (MAX_QUEUED_RUNS) and one run per visitor limit the runs.
                            concurrency_limit=None, **published("finetune", api))
     buttons["stop"].click(fns["finetune_stop"], None, w["status"], concurrency_limit=None, show_progress="hidden",
                           **published("finetune_stop", api))
-    buttons["use"].click(fns["finetune_use"], session_state, [session_state, w["use_msg"]], concurrency_limit=None,
+    buttons["use"].click(fns["finetune_use"], None, w["use_msg"], concurrency_limit=None,
                          **published("finetune_use", api))
-    buttons["forget"].click(fns["finetune_forget"], session_state, [session_state, w["use_msg"]],
+    buttons["forget"].click(fns["finetune_forget"], None, w["use_msg"],
                             concurrency_limit=None, **published("finetune_forget", api))
 
 
-def build_finetune_api(session_state: gr.State, models: Any) -> None:
+def build_finetune_api(models: Any) -> None:
     """``/finetune``, ``/finetune_stop``, ``/finetune_use``, ``/finetune_forget`` on API-only components (call inside
     the app's endpoint page); the tab calls the same functions."""
     w = {name: api_only(factory) for name, factory in _widgets(FineTuneSpec()).items()}
     buttons = {name: api_only(gr.Button) for name in ("start", "stop", "use", "forget")}
-    _wire(w, buttons, session_state, models, api=True)
+    _wire(w, buttons, models, api=True)
 
 
-def _panel(session_state: gr.State, models: Any) -> None:
+def _panel(models: Any) -> None:
     """The tab's contents (built when the tab is first opened)."""
     make = _widgets(FineTuneSpec())
     w: dict[str, Any] = {}
@@ -198,11 +196,11 @@ def _panel(session_state: gr.State, models: Any) -> None:
             w["use_msg"] = make["use_msg"](elem_id="finetune-use-msg")
             with gr.Accordion("Raw metrics (what the /finetune API streams)", open=False):
                 w["metrics"] = make["metrics"](elem_id="finetune-metrics")
-    _wire(w, {"start": start, "stop": stop, "use": use, "forget": forget}, session_state, models, api=False)
+    _wire(w, {"start": start, "stop": stop, "use": use, "forget": forget}, models, api=False)
 
 
-def build_finetune_tab(session_state: gr.State, models: Any) -> None:
+def build_finetune_tab(models: Any) -> None:
     """Create the "Fine-tune" tab (call inside the app's ``gr.Tabs()``); its contents are built when it is first
     opened (:func:`cnndemo.app.deferred.build_when_opened`). Its endpoints: :func:`build_finetune_api`."""
     with gr.Tab("Fine-tune", id="finetune", elem_id="finetune-tab") as tab:
-        build_when_opened(tab, lambda: _panel(session_state, models))
+        build_when_opened(tab, lambda: _panel(models))

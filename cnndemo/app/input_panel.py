@@ -18,6 +18,7 @@ import gradio as gr
 from PIL import Image
 
 from cnndemo import catalog
+from cnndemo.app.sessions import with_session
 from cnndemo.app.canvas import on_draw
 from cnndemo.app.insight_tab import next_tick
 from cnndemo.app.lab_panels import filters_image
@@ -102,30 +103,32 @@ def wire_inputs(zoo: ModelZoo, panel: InputPanel, tabs: Sequence[NetworkTab], sh
     start when this one is done, without another event on the page."""
     controls = [c for t in tabs for c in t.controls]
     tab_outputs = [c for t in tabs for c in t.outputs]
-    common = [panel.dataset, panel.active, panel.session, *controls]
-    # The session's store is written back by every input event: Gradio's time to live for it restarts on each use.
-    outputs = [panel.source, shown.sees, shown.note, panel.session, *tab_outputs]
+    common = [panel.dataset, panel.active, *controls]  # the session's models: cnndemo.app.sessions (each use counts)
+    outputs = [panel.source, shown.sees, shown.note, *tab_outputs]
     new_input, new_dataset = ticks["input"], ticks["dataset"]
 
+    @with_session
     def on_canvas(alpha, dataset, active, session, *ctl):
         value = None if alpha is None else ink_image(alpha)
         out = panel_values(zoo, tabs, shown, value, "canvas", dataset, active, session, ctl)
         return {panel.source: "canvas", panel.canvas: gr.update(answer=answer_line(tabs, out, active, ctl)),
-                panel.session: session, new_input: next_tick(), **out}
+                new_input: next_tick(), **out}
 
+    @with_session
     def on_upload(upload, canvas, dataset, active, session, *ctl):
         source = "upload" if upload else "canvas"
         value = current_source(canvas, upload, source)
         out = panel_values(zoo, tabs, shown, value, source, dataset, active, session, ctl)
         answer = "" if upload else answer_line(tabs, out, active, ctl)
         return {panel.source: source, input_tabs: gr.Tabs(selected="upload") if upload else gr.skip(),
-                panel.canvas: gr.update(answer=answer), panel.session: session, new_input: next_tick(), **out}
+                panel.canvas: gr.update(answer=answer), new_input: next_tick(), **out}
 
+    @with_session
     def on_dataset(canvas, upload, source, dataset, active, session, *ctl):
         value = current_source(canvas, upload, source)
         out = panel_values(zoo, tabs, shown, value, source, dataset, active, session, ctl)
         answer = "" if source == "upload" and upload else answer_line(tabs, out, active, ctl)
-        return {panel.canvas: gr.update(answer=answer), panel.session: session, new_dataset: next_tick(), **out,
+        return {panel.canvas: gr.update(answer=answer), new_dataset: next_tick(), **out,
                 **switched_values(zoo, tabs, shown, dataset, active, session, ctl)}
 
     on_draw(panel.canvas, on_canvas, [*outputs, new_input], inputs=common)

@@ -25,6 +25,7 @@ import gradio as gr
 from cnndemo import catalog
 from cnndemo.app import insight_views as iv
 from cnndemo.app import views
+from cnndemo.app.sessions import with_session
 from cnndemo.app.api import ImageFile
 from cnndemo.app.deferred import build_when_opened
 from cnndemo.app.network_tab import InputPanel, current_source
@@ -129,7 +130,7 @@ def _standalone_panel() -> InputPanel:
     upload = ImageFile(type="filepath", label="Input image", height=200, elem_id="why-input")
     dataset = gr.Radio([(d.title, d.name) for d in catalog.DATASETS.values()], value=views.DEFAULT_DATASET,
                        label="Dataset", elem_id="why-dataset")
-    return InputPanel(gr.State(None), upload, gr.State("upload"), dataset, gr.State(TAB_ID), gr.State(None))
+    return InputPanel(gr.State(None), upload, gr.State("upload"), dataset, gr.State(TAB_ID))
 
 
 def saliency(zoo: ModelZoo, value, ds, a, m, t, layer, session):
@@ -221,10 +222,11 @@ def build_insight_tab(zoo: ModelZoo, panel: InputPanel | None = None) -> Insight
     with gr.Tab("Why?", id=TAB_ID) as tab:
         panel = _standalone_panel() if own_panel else panel
         ticks = {kind: gr.Number(0, visible=False) for kind in ("input", "dataset", "shown")}
-        current = [panel.canvas, panel.upload, panel.source, panel.dataset, panel.session]
+        current = [panel.canvas, panel.upload, panel.source, panel.dataset]
         # One event when the tab is selected: it becomes the visible tab, is built if it is the first time, and
         # refreshes (from the input, which may have changed while it was hidden) otherwise.
-        build_when_opened(tab, lambda *values: _contents(zoo, panel, ticks, *values), inputs=current,
+        # (Built with the pretrained models: the refresh that selecting it also starts uses the session's.)
+        build_when_opened(tab, lambda *values: _contents(zoo, panel, ticks, *values, None), inputs=current,
                           on_select=lambda: {panel.active: TAB_ID, ticks["shown"]: next_tick()})
     if own_panel:  # its own upload box and dataset choice have no other events to follow
         _bump(panel.upload.change, ticks["input"])
@@ -287,21 +289,26 @@ def _contents(zoo: ModelZoo, panel: InputPanel, ticks: dict[str, Any], canvas0: 
     named = {"compare_md": compare_md, "sal_img": sal_img, "sal_md": sal_md, "rf_img": rf_img, "rf_md": rf_md,
              "row": row, "col": col}
 
-    def refresh(*args):
-        return {named[k]: v for k, v in why_values(zoo, *args).items()}
+    @with_session
+    def refresh(canvas, upload, source, ds, a, m, t, cam, rfl, r, c, session):
+        return {named[k]: v for k, v in why_values(zoo, canvas, upload, source, ds, a, m, t, cam, rfl, r, c,
+                                                   session).items()}
 
+    @with_session
     def saliency_ui(canvas, upload, source, ds, a, m, t, layer, session):
         return saliency(zoo, panel_input(canvas, upload, source), ds, a, m, t, layer, session)
 
+    @with_session
     def receptive_ui(canvas, upload, source, ds, a, layer, r, c, session):
         return receptive(zoo, panel_input(canvas, upload, source), ds, a, layer, r, c, session)
 
+    @with_session
     def rf_click(canvas, upload, source, ds, a, layer, session, evt: gr.SelectData):
         model = zoo.resolve(a, ds, session)[0]
         name = resolve_layer(model, layer)
         y, x = int(evt.index[1]) // SCALE, int(evt.index[0]) // SCALE
         r, c = unit_at(model, name, y, x, layer_shapes(model)[name][-2:])
-        return receptive_ui(canvas, upload, source, ds, a, layer, r, c, session)
+        return receptive(zoo, panel_input(canvas, upload, source), ds, a, layer, r, c, session)
 
     def pick(state, evt: gr.SelectData):
         if not state:
@@ -312,7 +319,7 @@ def _contents(zoo: ModelZoo, panel: InputPanel, ticks: dict[str, Any], canvas0: 
         return path
 
     base = [panel.canvas, panel.upload, panel.source, panel.dataset]
-    controls = [arch, method, target, cam_layer, rf_layer, row, col, panel.session]
+    controls = [arch, method, target, cam_layer, rf_layer, row, col]
     outputs = [compare_md, sal_img, sal_md, rf_img, rf_md, row, col]
     private = {"api_visibility": "private", "show_progress": "hidden", "trigger_mode": "always_last",
                "concurrency_id": f"tab-{TAB_ID}"}
@@ -320,13 +327,13 @@ def _contents(zoo: ModelZoo, panel: InputPanel, ticks: dict[str, Any], canvas0: 
     ticks["shown"].change(refresh, [*base, *controls], outputs, **private)  # shown again: the input may have changed
     ticks["shown"].change(mistakes, [arch, panel.dataset, page], [confusion, gallery, mis_md, mis_state], **private)
     gr.on([method.change, target.change, cam_layer.change], when_visible(saliency_ui),
-          [panel.active, *base, arch, method, target, cam_layer, panel.session], [sal_img, sal_md], **private)
+          [panel.active, *base, arch, method, target, cam_layer], [sal_img, sal_md], **private)
     gr.on([row.submit, col.submit], when_visible(receptive_ui),
-          [panel.active, *base, arch, rf_layer, row, col, panel.session], [rf_img, rf_md, row, col], **private)
+          [panel.active, *base, arch, rf_layer, row, col], [rf_img, rf_md, row, col], **private)
     rf_layer.change(lambda a, ds, layer: layer_centre(zoo, a, ds, layer), [arch, panel.dataset, rf_layer], [row, col],
-                    **private).then(when_visible(receptive_ui), [panel.active, *base, arch, rf_layer, row, col,
-                                                                  panel.session], [rf_img, rf_md, row, col], **private)
-    rf_img.select(rf_click, [*base, arch, rf_layer, panel.session], [rf_img, rf_md, row, col], **private)
+                    **private).then(when_visible(receptive_ui), [panel.active, *base, arch, rf_layer, row, col],
+                                                        [rf_img, rf_md, row, col], **private)
+    rf_img.select(rf_click, [*base, arch, rf_layer], [rf_img, rf_md, row, col], **private)
     gr.on([arch.change, ticks["dataset"].change], lambda a, ds: control_updates(zoo, a, ds), [arch, panel.dataset],
           [cam_layer, rf_layer, target], **private).then(when_visible(refresh), [panel.active, *base, *controls],
                                                         outputs, **private)

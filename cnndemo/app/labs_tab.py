@@ -2,7 +2,7 @@
 
 The app calls :func:`build_labs_tab` inside its ``gr.Tabs()`` and :func:`build_labs_api` on its endpoint page::
 
-    build_labs_tab(zoo, session)   # zoo: cnndemo.app.zoo.ModelZoo; session: gr.State holding SessionModels
+    build_labs_tab(zoo)   # zoo: cnndemo.app.zoo.ModelZoo (a taught model goes to cnndemo.app.sessions' store)
 
 The tab's contents are built when it is first opened (:func:`cnndemo.app.deferred.build_when_opened`). The
 endpoints ``/gradient_flow`` (streams; every argument has a default) and ``/teach`` (streams; the taught model
@@ -25,6 +25,7 @@ import gradio as gr
 from cnndemo import catalog
 from cnndemo.app.api import api_only, published
 from cnndemo.app.deferred import build_when_opened
+from cnndemo.app.sessions import check_room, store_for
 from cnndemo.app.inputs import BoundedSketchpad, NoRemoteFiles
 from cnndemo.app.labs_streams import (
     CLASSES,
@@ -37,7 +38,6 @@ from cnndemo.app.labs_streams import (
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.decode import canvas_image
 from cnndemo.data.framing import prepare
-from cnndemo.finetune.store import SessionModels
 from cnndemo.labs.gradient_flow import DEPTHS, STEPS_RANGE, WIDTH_RANGE, LabSpec
 from cnndemo.labs.teach import DATASET, TeachSpec
 
@@ -118,8 +118,7 @@ def _handlers(zoo: ModelZoo) -> dict[str, Any]:
         """
         yield from fair(gradient_events(depth, width, steps, lr), request)
 
-    def teach_run(images: list[str] | None, labels: str, arch: str, store: SessionModels | None,
-                  request: gr.Request = None) -> Iterator[tuple]:
+    def teach_run(images: list[str] | None, labels: str, arch: str, request: gr.Request = None) -> Iterator[tuple]:
         """
         Fine-tune a copy of a pretrained MNIST network on the student's digits (with MNIST replay) and stream
         progress. The last update is {"yours_before", "yours_after", "mnist_before", "mnist_after", "held_out": n}:
@@ -130,12 +129,13 @@ def _handlers(zoo: ModelZoo) -> dict[str, Any]:
             labels: JSON list of class names ("0" .. "9"), one per image.
             arch: the network, one of the catalog's architectures.
         """
-        yield from fair(teach_events(zoo, images, labels, arch, store), request)
+        check_room(request)
+        yield from fair(teach_events(zoo, images, labels, arch, store_for(request)), request)
 
     return {"gradient_flow": gradient_run, "teach": teach_run}
 
 
-def _wire(w: dict[str, Any], buttons: dict[str, Any], zoo: ModelZoo, session: gr.State, api: bool) -> None:
+def _wire(w: dict[str, Any], buttons: dict[str, Any], zoo: ModelZoo, api: bool) -> None:
     """Attach the two functions to ``buttons`` (``gradient``, ``teach``): named endpoints when ``api``, private
     events in the tab."""
     fns = _handlers(zoo)
@@ -143,15 +143,15 @@ def _wire(w: dict[str, Any], buttons: dict[str, Any], zoo: ModelZoo, session: gr
     buttons["gradient"].click(fns["gradient_flow"], [w["depth"], w["width"], w["steps"], w["lr"]],
                               [w["gradient_status"], w["plot"], w["gradient_json"]], concurrency_limit=2,
                               concurrency_id="labs_train", show_progress="hidden", **published("gradient_flow", api))
-    buttons["teach"].click(fns["teach"], [w["files"], w["labels"], w["arch"], session],
+    buttons["teach"].click(fns["teach"], [w["files"], w["labels"], w["arch"]],
                            [w["teach_status"], w["comparison"], w["teach_json"]], concurrency_limit=2,
                            concurrency_id="labs_train", show_progress="hidden", **published("teach", api))
 
 
-def build_labs_api(zoo: ModelZoo, session: gr.State) -> None:
+def build_labs_api(zoo: ModelZoo) -> None:
     """``/gradient_flow`` and ``/teach`` on API-only components (call inside the app's endpoint page)."""
     w = {name: api_only(factory) for name, factory in _widgets().items()}
-    _wire(w, {"gradient": api_only(gr.Button), "teach": api_only(gr.Button)}, zoo, session, api=True)
+    _wire(w, {"gradient": api_only(gr.Button), "teach": api_only(gr.Button)}, zoo, api=True)
 
 
 def _gradient_panel(make: dict[str, Any], w: dict[str, Any]) -> Any:
@@ -235,7 +235,7 @@ def _teach_panel(make: dict[str, Any], w: dict[str, Any], folder: str) -> Any:
     return go
 
 
-def _panel(zoo: ModelZoo, session: gr.State, folder: str) -> None:
+def _panel(zoo: ModelZoo, folder: str) -> None:
     """The tab's contents (built when the tab is first opened)."""
     make, w = _widgets(), {}
     with gr.Tabs():
@@ -244,12 +244,12 @@ def _panel(zoo: ModelZoo, session: gr.State, folder: str) -> None:
         with gr.Tab("Teach it your handwriting", id="labs-teach") as teach_tab:
             teach = _teach_panel(make, w, folder)
         teach_tab.select(None, None, None, js=SELECT_TEACH_BRUSH_JS, api_visibility="private")
-    _wire(w, {"gradient": gradient, "teach": teach}, zoo, session, api=False)
+    _wire(w, {"gradient": gradient, "teach": teach}, zoo, api=False)
 
 
-def build_labs_tab(zoo: ModelZoo, session: gr.State) -> None:
+def build_labs_tab(zoo: ModelZoo) -> None:
     """Create the "Labs" tab (call inside the app's ``gr.Tabs()``); its contents are built when it is first opened.
     Its endpoints: :func:`build_labs_api`."""
     folder = tempfile.mkdtemp(prefix="cnndemo-teach-")  # one for the app, not one per session that opens the tab
     with gr.Tab("Labs", id="labs", elem_id="labs-tab") as tab:
-        build_when_opened(tab, lambda: _panel(zoo, session, folder))
+        build_when_opened(tab, lambda: _panel(zoo, folder))

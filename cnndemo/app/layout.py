@@ -37,12 +37,13 @@ from cnndemo.app.serving import (
     DELETE_CACHE,
     STATE_SESSION_CAPACITY,
     app_kwargs,
+    trust_proxies,
     configure_queue,
 )
+from cnndemo.app.sessions import watch
 from cnndemo.app.startup import AppOnLaunch
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.decode import MAX_UPLOAD_BYTES
-from cnndemo.finetune.store import SESSION_TTL_S, SessionModels
 from cnndemo.insight.attribution import captum_attr
 from cnndemo.inspection import render
 from cnndemo.inspection.analysis import analyse
@@ -160,9 +161,8 @@ def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
     """The Blocks app. Loads the pretrained models (onto the best device) unless ``models`` is given."""
     MODELS = models or get_models()
     with Page(title="cnndemo: look inside a CNN", delete_cache=DELETE_CACHE) as demo:
-        # This session's fine-tuned models; Gradio frees them (and their checkpoint folders) SESSION_TTL_S after
-        # the state was last written, and every input event writes it back (cnndemo.app.input_panel).
-        session = gr.State(SessionModels(), time_to_live=SESSION_TTL_S, delete_callback=SessionModels.release)
+        # Each session's fine-tuned and taught models live in cnndemo.app.sessions' registry, not in a gr.State
+        watch(demo)
         active = gr.State(next(iter(catalog.TABS)))
         source = gr.State("canvas")
         gr.HTML(_header(MODELS))
@@ -192,7 +192,7 @@ def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
                                                     visible=ds.name == views.DEFAULT_DATASET)
                                for ds in catalog.DATASETS.values() if (files := example_files(ds.name))}
             with gr.Column(scale=7):
-                panel = InputPanel(canvas, upload, source, dataset, active, session)
+                panel = InputPanel(canvas, upload, source, dataset, active)
                 with gr.Tabs(selected=next(iter(catalog.TABS))):
                     tabs = [build_network_tab(MODELS, tab, panel) for tab in catalog.TABS.values()]
                     why = build_insight_tab(MODELS, panel)  # "Why?": follows the input events (below)
@@ -201,8 +201,8 @@ def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
                     # Up to date whenever it is looked at (memory in use changes), with no button to press
                     device_tab.select(lambda: views.device_report(MODELS), None, device_md, queue=False,
                                       api_visibility="private", show_progress="hidden")
-                    build_finetune_tab(session, MODELS)
-                    build_labs_tab(MODELS, session)
+                    build_finetune_tab(MODELS)
+                    build_labs_tab(MODELS)
 
         # One event per input update (canvas payload, upload, dataset): frame once, render the visible tab.
         # (The Why? tab follows them: they set its counters.)
@@ -212,12 +212,12 @@ def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
         # navbar when this component reports it, and a component created with visible=False is never started.
         gr.Navbar(visible="hidden")
         defer_hidden_parts(demo)  # what the page does not show at first loads when first shown
-    build_endpoints(demo, MODELS, session)
+    build_endpoints(demo, MODELS)
     warm_up(MODELS)
     return configure_queue(demo)
 
 
-def build_endpoints(demo: gr.Blocks, zoo: ModelZoo, session: gr.State) -> None:
+def build_endpoints(demo: gr.Blocks, zoo: ModelZoo) -> None:
     """The named API endpoints, on their own page (``/endpoints``, blank if opened): Gradio serves a page only the
     components placed on it, so the visitor's page neither lists nor processes their inputs and outputs, while API
     clients see every endpoint (``/config`` and ``/gradio_api/info`` cover all pages)."""
@@ -225,12 +225,14 @@ def build_endpoints(demo: gr.Blocks, zoo: ModelZoo, session: gr.State) -> None:
         build_api(zoo)
         build_insight_api(zoo)
         build_bottleneck_api()
-        build_finetune_api(session, zoo)
-        build_labs_api(zoo, session)
+        build_finetune_api(zoo)
+        build_labs_api(zoo)
 
 
-def launch_kwargs() -> dict:
-    """Arguments for ``demo.launch()``: theme, css, host/port (GRADIO_SERVER_NAME / _PORT), upload limit."""
+def launch_kwargs(demo: gr.Blocks | None = None) -> dict:
+    """Arguments for ``demo.launch()``: theme, css, host/port (GRADIO_SERVER_NAME / _PORT), upload limit, and the
+    public-safety guard for ``demo`` (which proxies may forward visitors' addresses is set for uvicorn here)."""
+    trust_proxies()
     return {
         "server_name": os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         "server_port": int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
@@ -241,5 +243,5 @@ def launch_kwargs() -> dict:
         "css": CSS + PROSE_CSS,
         "show_error": True,  # handlers raise gr.Error with one line; Gradio's own input errors reach clients too
         "state_session_capacity": STATE_SESSION_CAPACITY,
-        "app_kwargs": app_kwargs(),
+        "app_kwargs": app_kwargs(demo),
     }

@@ -17,6 +17,7 @@ import gradio as gr
 
 from cnndemo import catalog
 from cnndemo.app import lab_panels, views
+from cnndemo.app.sessions import with_session
 from cnndemo.app.outputs import Picture
 from cnndemo.app.prose import Prose
 from cnndemo.app.zoo import ModelZoo
@@ -35,8 +36,7 @@ class InputPanel:
     upload: Any
     source: Any  # gr.State: "canvas" or "upload"
     dataset: Any
-    active: Any  # gr.State: the visible tab's id
-    session: Any  # gr.State: SessionModels
+    active: Any  # gr.State: the visible tab's id (the session's models: cnndemo.app.sessions, not an input)
 
 
 def current_source(canvas: Any, upload: Any, source: str) -> Any:
@@ -212,8 +212,8 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
 
     outputs = [c for c in (label, note, fmap, caption, *branch_imgs, branch_table, res_img, res_table) if c is not None]
     t = NetworkTab(tab, arch, label, note, fmap, caption, layer, module, branch_imgs, branch_table, res_img, res_table,
-                   [panel.canvas, panel.upload, panel.source, panel.dataset, arch, layer, module, panel.session,
-                    panel.active], outputs, None, panel.canvas, filters)
+                   [panel.canvas, panel.upload, panel.source, panel.dataset, arch, layer, module, panel.active],
+                   outputs, None, panel.canvas, filters)
     kernels = functools.partial(lab_panels.filters_image, zoo)
 
     def refresh(canvas, upload, source, dataset, arch_name, layer_name, module_name, session, active):
@@ -247,7 +247,8 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
         return kernels(arch_name, dataset, session), gr.update(value=views.architecture(zoo, arch_name, dataset,
                                                                                          session), visible=True)
 
-    t.handler = refresh
+    t.handler = with_session(refresh)
+    selected, model_changed, inside = with_session(selected), with_session(model_changed), with_session(inside)
     # As few events as will do: the page's browser code walks every event for every component while it loads
     # (61 events -> 38 made the page load ~40 ms sooner). The filters follow the model (below), the dataset
     # (cnndemo.app.input_panel) and the tab being selected, in those events.
@@ -257,7 +258,7 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
     # overtaken by this tab's queued refresh.
     tab_block.select(lambda: tab.id, None, panel.active, queue=False, api_visibility="private").then(
         **{**t.event, "fn": selected, "outputs": [*t.event["outputs"], filters, arch_code]})
-    gr.on([filters_acc.expand, arch_acc.expand], inside, [arch, panel.dataset, panel.session], [filters, arch_code],
+    gr.on([filters_acc.expand, arch_acc.expand], inside, [arch, panel.dataset], [filters, arch_code],
           api_visibility="private", show_progress="hidden")
     if len(choices) > 1:
         arch.change(**{**t.event, "fn": model_changed,

@@ -1,11 +1,10 @@
-"""The per-session store of fine-tuned models: one typed object per browser session, held in ``gr.State``.
+"""The per-session store of fine-tuned and taught models, and the app's registry of them by session hash.
 
-The app creates it as ``gr.State(SessionModels(), time_to_live=SESSION_TTL_S,
-delete_callback=SessionModels.release)``: Gradio keeps one per session and calls ``release`` (which deletes
-the session's checkpoint folders) when the session's time to live runs out. That time counts from the
-state's last *write*, so every event that uses the store also returns it (the input events do): a
-session's models live as long as the session is in use. A store that Gradio drops without calling
-``release`` (its session evicted for capacity) removes its folders when garbage-collected. No gradio here.
+:class:`SessionModels` is one browser session's models and files; :class:`SessionRegistry` keeps one per session
+hash for the app (not in Gradio's per-session state, whose capacity evicts the least recently used session
+without notice): a store lives while its session uses it and goes an hour after its last use, or soon after its
+page closes, deleting its checkpoint folders. A store dropped any other way removes its folders when
+garbage-collected. No gradio here.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ import numpy as np
 from torch import nn
 
 
-SESSION_TTL_S = 3600.0  # Gradio frees a session's store this long after the session last wrote it (every use does)
+SESSION_TTL_S = 3600.0  # a session's store is freed this long after the session last used it
 
 
 def _remove_folders(folders: list[str]) -> None:
@@ -128,6 +127,10 @@ class SessionModels:
     def __len__(self) -> int:
         return len(self._in_use)
 
+    def holds(self) -> bool:
+        """Whether this store holds anything worth keeping: a finished run or a model in use."""
+        return self.latest is not None or bool(self._in_use) or bool(self._folders)
+
     def _drop(self, outcome: Outcome | Kept) -> None:
         with self._lock:
             if outcome in self._kept:
@@ -142,3 +145,88 @@ class SessionModels:
         with self._lock:
             self._kept, self._in_use, self.latest = [], {}, None
             _remove_folders(self._folders)
+
+
+class SessionRegistry:
+    """Every browser session's :class:`SessionModels`, by session hash, owned by the app (not by Gradio's state).
+
+    The policy (README, "Hosting"): a session's store lives while the session is used (every event that uses its
+    models calls :meth:`get`, which restarts its time) and goes ``ttl_s`` after its last use, or ``grace_s`` after
+    its page was closed (:meth:`closed`; a page that reconnects in time keeps it). It is never dropped to make room:
+    a flood of new sessions cannot evict one that holds a model. Instead at most ``max_holding`` sessions may hold
+    models at once (:meth:`room_for` says no to a new one beyond that), and empty stores, which cost nothing, are
+    forgotten first when there are more than ``max_sessions``. Thread-safe.
+    """
+
+    def __init__(self, ttl_s: float = SESSION_TTL_S, grace_s: float = 300.0, max_holding: int = 64,
+                 max_sessions: int = 20_000, clock=None) -> None:
+        import time
+
+        self.ttl_s, self.grace_s = ttl_s, grace_s
+        self.max_holding, self.max_sessions = max_holding, max_sessions
+        self.clock = clock or time.monotonic
+        self._stores: dict[str, SessionModels] = {}
+        self._expires: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def get(self, session: str) -> SessionModels:
+        """``session``'s store (a new empty one the first time); its time to live starts again."""
+        with self._lock:
+            store = self._stores.get(session)
+            if store is None:
+                store = self._stores[session] = SessionModels()
+                self._forget_empty()
+            self._expires[session] = self.clock() + self.ttl_s
+            return store
+
+    def closed(self, session: str) -> None:
+        """The session's page went away: its store goes after ``grace_s`` unless the session is used again."""
+        with self._lock:
+            if session in self._stores:
+                self._expires[session] = min(self._expires[session], self.clock() + self.grace_s)
+
+    def release(self, session: str) -> None:
+        """Free ``session``'s models and files now."""
+        with self._lock:
+            store = self._stores.pop(session, None)
+            self._expires.pop(session, None)
+        if store is not None:
+            store.release()
+
+    def sweep(self) -> int:
+        """Release every store whose time is up; returns how many."""
+        now = self.clock()
+        with self._lock:
+            due = [s for s, t in self._expires.items() if t <= now]
+        for session in due:
+            self.release(session)
+        return len(due)
+
+    def holding(self) -> int:
+        """How many sessions hold a model or a finished run."""
+        with self._lock:
+            return sum(1 for s in self._stores.values() if s.holds())
+
+    def room_for(self, session: str) -> bool:
+        """Whether ``session`` may keep a (new) model: it holds one already, or fewer than ``max_holding`` do."""
+        with self._lock:
+            store = self._stores.get(session)
+            if store is not None and store.holds():
+                return True
+            return sum(1 for s in self._stores.values() if s.holds()) < self.max_holding
+
+    def __contains__(self, session: str) -> bool:
+        return session in self._stores
+
+    def __len__(self) -> int:
+        return len(self._stores)
+
+    def _forget_empty(self) -> None:
+        """Over ``max_sessions``: forget the empty stores that expire first (under the lock)."""
+        extra = len(self._stores) - self.max_sessions
+        if extra <= 0:
+            return
+        empty = sorted((t, s) for s, t in self._expires.items() if not self._stores[s].holds())
+        for _, session in empty[:extra]:
+            self._stores.pop(session, None)
+            self._expires.pop(session, None)
