@@ -54,7 +54,7 @@ ENDPOINTS: dict[str, list[tuple[str, str, str | None]]] = {
                  ("augment", "false", None), ("freeze", "false", None)],
     "gradient_flow": [("depth", "20", "whole"), ("width", "8", "whole"), ("steps", "200", "whole"),
                       ("lr", "0.01", "number")],
-    "teach": [("images", FILES, None), ("labels", '["7"]', "string"), ("arch", '"residual_net"', "string")],
+    "teach": [("images", FILES, None), ("labels", r'"[\"7\"]"', "string"), ("arch", '"residual_net"', "string")],
 }
 
 _UPLOADED: dict[str, str] = {}  # app url -> the server path of the digit uploaded there
