@@ -34,7 +34,10 @@ def shown(value: Any) -> str:
             return "Infinity" if value > 0 else "-Infinity"
         return f"{value:g}"
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10 ** 15:
-        return f"{float(value):.3g}"
+        try:
+            return f"{float(value):.3g}"
+        except OverflowError:  # beyond a float: its size is enough (str() of it may even be refused)
+            return f"a {value.bit_length() * 0.30103:.0f}-digit number"
     text = ascii(value)
     return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "..."
 
