@@ -56,8 +56,9 @@ def _widgets(d: FineTuneSpec) -> dict[str, Any]:
         # Each input checks its value as the API's argument of that name (one line naming it, before any work).
         "arch": lambda **kw: setting(Choice, "arch", [(a.label, a.name) for a in catalog.ARCHITECTURES.values()],
                                      value=d.arch, label="Network", **kw),
-        "dataset": lambda **kw: setting(RadioChoice, "dataset", [(ds.title, ds.name) for ds in catalog.DATASETS.values()],
-                                        value=d.dataset, label="Dataset", **kw),
+        "dataset": lambda **kw: setting(RadioChoice, "dataset",
+                                        [(ds.title, ds.name) for ds in catalog.DATASETS.values()], value=d.dataset,
+                                        label="Dataset", **kw),
         "start": lambda **kw: setting(RadioChoice, "start", [(START_LABELS[s], s) for s in STARTS], value=d.start,
                                       label="Start from", **kw),
         "epochs": lambda **kw: setting(SettingSlider, "epochs", *EPOCHS_RANGE, value=d.epochs, step=1, label="Epochs",

@@ -34,7 +34,15 @@ from cnndemo.app.labs_streams import (
     paths,
     teach_events,
 )
-from cnndemo.app.setting_inputs import FREE_TEXT, Choice, RadioChoice, SettingNumber, SettingSlider, SettingText, setting
+from cnndemo.app.setting_inputs import (
+    FREE_TEXT,
+    Choice,
+    RadioChoice,
+    SettingNumber,
+    SettingSlider,
+    SettingText,
+    setting,
+)
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.decode import canvas_image
 from cnndemo.data.framing import prepare
@@ -95,8 +103,8 @@ def _widgets() -> dict[str, Any]:
         "plot": lambda **kw: gr.Plot(show_label=False, format="png", **kw),
         "gradient_json": lambda **kw: gr.JSON(**kw),
         "files": lambda **kw: LocalFiles(file_count="multiple", label="images", **kw),
-        "labels": lambda **kw: setting(SettingText, "labels", value="[]", label="labels (JSON list, one class name per image)",
-                                       **FREE_TEXT, **kw),
+        "labels": lambda **kw: setting(SettingText, "labels", value="[]",
+                                       label="labels (JSON list, one class name per image)", **FREE_TEXT, **kw),
         "arch": lambda **kw: setting(Choice, "arch", [(a.title, a.name) for a in catalog.ARCHITECTURES.values()],
                                      value=TeachSpec().arch, label="Network", **kw),
         "teach_status": lambda **kw: gr.Markdown(**kw),
