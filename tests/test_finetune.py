@@ -258,7 +258,7 @@ def test_device_queue_order_and_stop_signal_pickles(tmp_path):
 
 def test_bad_settings_and_missing_data_give_messages_not_tracebacks(monkeypatch, tmp_path):
     events = list(run_finetune(FineTuneSpec(epochs=50), "x", None, RunRegistry(), DeviceQueue()))
-    assert events[-1] == {"type": "error", "message": "epochs must be between 1 and 10 (got 50)."}
+    assert events[-1] == {"type": "error", "message": "epochs must be a whole number from 1 to 10, not 50."}
     events = list(run_finetune(FineTuneSpec(start="pretrained", **SMALL), "x", _missing, RunRegistry(),
                                DeviceQueue()))
     assert events[-1]["type"] == "error" and "from scratch" in events[-1]["message"]

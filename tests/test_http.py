@@ -118,7 +118,7 @@ def test_unknown_arch_is_rejected(client):
     path = labelled_examples("mnist")[0][0]
     from gradio_client.exceptions import AppError
 
-    with pytest.raises(AppError, match="alexnet is not in the list of choices"):
+    with pytest.raises(AppError, match="Unknown arch 'alexnet': choose one of vgg11"):
         client.predict(handle_file(str(path)), "alexnet", "mnist", api_name="/classify")
     with pytest.raises(AppError, match="Unknown layer 'layer9'"):
         client.predict(handle_file(str(path)), "resnet18", "mnist", "layer9", api_name="/feature_maps")

@@ -136,7 +136,7 @@ def test_plain_net_gradients_vanish_and_it_learns_slower(mnist_ready):
 def test_gradient_lab_rejects_bad_settings():
     with pytest.raises(ValueError, match="even number"):
         LabSpec(depth=7).validate()
-    with pytest.raises(ValueError, match="Steps"):
+    with pytest.raises(ValueError, match="steps"):
         LabSpec(steps=5).validate()
 
 

@@ -279,6 +279,8 @@ def reference_answers(url: str, per_dataset: int = 4) -> dict[str, list]:
     return out
 
 
-from benchmarks.loadtest import faults_guard as _guard  # noqa: E402  (it builds on the helpers above)
+from benchmarks.loadtest import faults_guard as _guard  # noqa: E402  (they build on the helpers above)
+from benchmarks.loadtest import faults_settings as _settings  # noqa: E402
 
 CATALOGUE += _guard.FAULTS
+CATALOGUE += _settings.FAULTS

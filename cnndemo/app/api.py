@@ -17,6 +17,7 @@ import gradio as gr
 from cnndemo import catalog
 from cnndemo.app import views
 from cnndemo.app.inputs import ImageFile  # noqa: F401 - re-exported: the app's file input lives in inputs.py
+from cnndemo.app.setting_inputs import Choice, SettingText
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.decode import InputError
 
@@ -101,10 +102,10 @@ def build_api(zoo: ModelZoo) -> None:
     """API-only components and the named endpoints (call inside the app's endpoint page)."""
     fns = endpoints(zoo)
     image = api_only(ImageFile, type="filepath", label="image")
-    arch = api_only(gr.Dropdown, list(catalog.ARCHITECTURES), value=next(iter(catalog.ARCHITECTURES)), label="arch")
-    dataset = api_only(gr.Dropdown, list(catalog.DATASETS), value=views.DEFAULT_DATASET, label="dataset")
-    layer = api_only(gr.Textbox, label="layer")
-    module = api_only(gr.Textbox, label="module")
+    arch = api_only(Choice, list(catalog.ARCHITECTURES), value=next(iter(catalog.ARCHITECTURES)), label="arch")
+    dataset = api_only(Choice, list(catalog.DATASETS), value=views.DEFAULT_DATASET, label="dataset")
+    layer = api_only(SettingText, label="layer")
+    module = api_only(SettingText, label="module")
     label = api_only(gr.Label, num_top_classes=10, label="prediction")
     grid = api_only(gr.Image, format="png", type="pil", label="feature maps")
     info = api_only(gr.JSON, label="info")

@@ -28,9 +28,11 @@ from cnndemo.app.finetune_plots import progress_html
 from cnndemo.app.finetune_view import OUTPUT_NAMES, REGISTRY, finetune_events
 from cnndemo.app.sessions import check_room, session_id, store_for
 from cnndemo.app.serving import visitor_key
+from cnndemo.app.setting_inputs import Choice, RadioChoice, SettingNumber, SettingSlider, setting
 from cnndemo.finetune.spec import (
     BATCH_RANGE,
     EPOCHS_RANGE,
+    LR_RANGE,
     START_LABELS,
     STARTS,
     SUBSET_RANGE,
@@ -47,18 +49,24 @@ def _widgets(d: FineTuneSpec) -> dict[str, Any]:
     """Factories of the endpoint's inputs (``INPUT_NAMES``) and outputs (``OUTPUT_NAMES``, then ``use_msg``): the
     tab and the API-only twins on the endpoint page are built from the same ones, so the API does not change."""
     return {
-        "arch": lambda **kw: gr.Dropdown([(a.label, a.name) for a in catalog.ARCHITECTURES.values()], value=d.arch,
-                                         label="Network", **kw),
-        "dataset": lambda **kw: gr.Radio([(ds.title, ds.name) for ds in catalog.DATASETS.values()], value=d.dataset,
-                                         label="Dataset", **kw),
-        "start": lambda **kw: gr.Radio([(START_LABELS[s], s) for s in STARTS], value=d.start, label="Start from", **kw),
-        "epochs": lambda **kw: gr.Slider(*EPOCHS_RANGE, value=d.epochs, step=1, label="Epochs", **kw),
-        "lr": lambda **kw: gr.Number(value=d.lr, label="Learning rate (peak)", minimum=1e-5, maximum=1.0, step=1e-4, **kw),
-        "batch_size": lambda **kw: gr.Slider(*BATCH_RANGE, value=d.batch_size, step=16, label="Batch size", **kw),
-        "optimizer": lambda **kw: gr.Radio([("SGD + momentum", "sgd"), ("Adam", "adam")], value=d.optimizer,
-                                           label="Optimizer", **kw),
-        "subset": lambda **kw: gr.Slider(*SUBSET_RANGE, value=d.subset, step=1000, label="Training images (subset size)",
-                                         **kw),
+        # Each input checks its value as the API's argument of that name (one line naming it, before any work).
+        "arch": lambda **kw: setting(Choice, "arch", [(a.label, a.name) for a in catalog.ARCHITECTURES.values()],
+                                     value=d.arch, label="Network", **kw),
+        "dataset": lambda **kw: setting(RadioChoice, "dataset",
+                                        [(ds.title, ds.name) for ds in catalog.DATASETS.values()], value=d.dataset,
+                                        label="Dataset", **kw),
+        "start": lambda **kw: setting(RadioChoice, "start", [(START_LABELS[s], s) for s in STARTS], value=d.start,
+                                      label="Start from", **kw),
+        "epochs": lambda **kw: setting(SettingSlider, "epochs", *EPOCHS_RANGE, value=d.epochs, step=1, label="Epochs",
+                                       **kw),
+        "lr": lambda **kw: setting(SettingNumber, "lr", value=d.lr, label="Learning rate (peak)", minimum=LR_RANGE[0],
+                                   maximum=LR_RANGE[1], step=1e-4, **kw),
+        "batch_size": lambda **kw: setting(SettingSlider, "batch_size", *BATCH_RANGE, value=d.batch_size, step=16,
+                                           label="Batch size", **kw),
+        "optimizer": lambda **kw: setting(RadioChoice, "optimizer", [("SGD + momentum", "sgd"), ("Adam", "adam")],
+                                          value=d.optimizer, label="Optimizer", **kw),
+        "subset": lambda **kw: setting(SettingSlider, "subset", *SUBSET_RANGE, value=d.subset, step=1000,
+                                       label="Training images (subset size)", **kw),
         "augment": lambda **kw: gr.Checkbox(value=d.augment, label="Augment (random shifts; flips for clothing)", **kw),
         "freeze": lambda **kw: gr.Checkbox(value=d.freeze, label="Freeze all but the last block", **kw),
         "status": lambda **kw: gr.Markdown("Choose the settings and press **Start**.", **kw),

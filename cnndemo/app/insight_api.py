@@ -13,6 +13,7 @@ from cnndemo import catalog
 from cnndemo.app import insight_views as iv
 from cnndemo.app import views
 from cnndemo.app.api import ImageFile, api_errors, api_only
+from cnndemo.app.setting_inputs import Choice, SettingNumber, SettingText
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.insight.attribution import METHODS
 
@@ -20,13 +21,14 @@ from cnndemo.insight.attribution import METHODS
 def build_insight_api(zoo: ModelZoo) -> None:
     """API-only components and the four named endpoints (call inside the app's endpoint page)."""
     image = api_only(ImageFile, type="filepath", label="image")
-    arch = api_only(gr.Dropdown, list(catalog.ARCHITECTURES), value=next(iter(catalog.ARCHITECTURES)), label="arch")
-    dataset = api_only(gr.Dropdown, list(catalog.DATASETS), value=views.DEFAULT_DATASET, label="dataset")
-    method = api_only(gr.Dropdown, list(METHODS), value=METHODS[0], label="method")
-    target = api_only(gr.Textbox, "", label="target")
-    layer = api_only(gr.Textbox, "", label="layer")
-    row, col = api_only(gr.Number, 0, precision=0, label="row"), api_only(gr.Number, 0, precision=0, label="col")
-    page = api_only(gr.Number, 1, precision=0, label="page")
+    arch = api_only(Choice, list(catalog.ARCHITECTURES), value=next(iter(catalog.ARCHITECTURES)), label="arch")
+    dataset = api_only(Choice, list(catalog.DATASETS), value=views.DEFAULT_DATASET, label="dataset")
+    method = api_only(Choice, list(METHODS), value=METHODS[0], label="method")
+    target = api_only(SettingText, "", label="target")
+    layer = api_only(SettingText, "", label="layer")
+    row = api_only(SettingNumber, 0, precision=0, label="row")
+    col = api_only(SettingNumber, 0, precision=0, label="col")
+    page = api_only(SettingNumber, 1, precision=0, label="page")
     info = api_only(gr.JSON, label="info")
     picture = api_only(gr.Image, type="pil", format="png", label="picture")
     gallery = api_only(gr.Gallery, type="pil", format="png", label="gallery")

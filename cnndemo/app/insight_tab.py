@@ -31,6 +31,7 @@ from cnndemo.app.deferred import build_when_opened
 from cnndemo.app.network_tab import InputPanel, current_source
 from cnndemo.app.outputs import Picture
 from cnndemo.app.prose import Prose
+from cnndemo.app.setting_inputs import SettingNumber, setting
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.decode import BlankInput, InputError
 from cnndemo.insight.attribution import METHOD_TITLES, METHODS, default_gradcam_layer
@@ -268,15 +269,16 @@ def _contents(zoo: ModelZoo, panel: InputPanel, ticks: dict[str, Any], canvas0: 
     with gr.Accordion("Where a unit looks (receptive field)", open=True):
         with gr.Row():
             rf_layer = gr.Dropdown(rf0["choices"], value=rf0["value"], label="Layer", interactive=True)
-            row = gr.Number(r0, precision=0, label="row", minimum=0, interactive=True)
-            col = gr.Number(c0, precision=0, label="column", minimum=0, interactive=True)
+            row = setting(SettingNumber, "row", r0, precision=0, label="row", minimum=0, interactive=True)
+            col = setting(SettingNumber, "col", c0, precision=0, label="column", minimum=0, interactive=True)
         with gr.Row(equal_height=False):
             rf_img = Picture(rfv0[0], type="pil", format="png", interactive=False, height=260, elem_classes="pixelated",
                              label="Receptive field", elem_id="why-rf")
             rf_md = Prose(rfv0[1], elem_id="why-rf-note")
     with gr.Accordion("The test-set mistakes", open=True):
         with gr.Row():
-            page = gr.Number(1, precision=0, minimum=1, label="Page", scale=0, min_width=120, interactive=True)
+            page = setting(SettingNumber, "page", 1, precision=0, minimum=1, label="Page", scale=0, min_width=120,
+                           interactive=True)
             mis_md = Prose(mis0[2], elem_id="why-mistakes-note")
         with gr.Row(equal_height=False):
             confusion = Picture(mis0[0], type="pil", format="png", interactive=False, label="Confusion matrix",

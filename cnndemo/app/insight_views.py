@@ -23,6 +23,7 @@ from cnndemo.insight.compare import compare_json, compare_models
 from cnndemo.insight.mistakes import PAGE_SIZE, load_mistakes
 from cnndemo.insight.receptive_field import receptive_field, rf_table, theoretical_fields
 from cnndemo.models import short_name
+from cnndemo.settings import whole
 
 
 def check_names(arch: str | None, dataset: str) -> list[str]:
@@ -66,22 +67,17 @@ def saliency_view(zoo: ModelZoo, image: Any, arch: str, dataset: str, method: st
 
 
 def _int(value: Any, what: str) -> int:
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} must be a whole number, not {value!r}.") from None
-    if f != int(f):
-        raise ValueError(f"{what} must be a whole number, not {value!r}.")
-    return int(f)
+    return whole(what, value)  # NaN, infinities, text and fractions: one line naming the setting
 
 
 def receptive_field_view(zoo: ModelZoo, image: Any, arch: str, dataset: str, layer: str | None, row: Any,
                          col: Any, session: SessionModels | None = None) -> tuple[Image.Image, dict]:
     """(overlay, JSON) of unit (row, col) of ``layer``: theoretical box and effective receptive field."""
     check_names(arch, dataset)
+    row, col = _int(row, "row"), _int(col, "col")  # before any work
     model = zoo.resolve(arch, dataset, session)[0]
     x = _input(image, dataset)
-    u = receptive_field(model, x, layer or None, _int(row, "row"), _int(col, "col"))
+    u = receptive_field(model, x, layer or None, row, col)
     rows = theoretical_fields(model)[u.layer][0]
     info = {"layer": short_name(u.layer), "rf_size": u.rf_size, "box": list(u.box),
             "stride": rows.jump, "map_size": list(u.map_size), "row": u.row, "col": u.col,
@@ -93,8 +89,9 @@ def receptive_field_view(zoo: ModelZoo, image: Any, arch: str, dataset: str, lay
 def misclassified_view(arch: str, dataset: str, page: Any = 1) -> tuple[list, dict]:
     """(gallery items ``[(PIL image, caption), ...]``, JSON) of one page of ``arch``'s test-set mistakes."""
     classes = check_names(arch, dataset)
+    page = _int(page, "page")
     m = load_mistakes(arch, dataset)
-    sl = m.page(_int(page, "page"))
+    sl = m.page(page)
     items, gallery = [], []
     for k in range(sl.start, min(sl.stop, m.total_misclassified)):
         t, p, c = int(m.true[k]), int(m.pred[k]), float(m.confidence[k])
@@ -102,7 +99,7 @@ def misclassified_view(arch: str, dataset: str, page: Any = 1) -> tuple[list, di
                       "predicted": p, "predicted_label": classes[p], "confidence": round(c, 6)})
         gallery.append((render.thumbnail(m.images[k]), f"{classes[t]}\u2192{classes[p]} {c:.0%}"))
     info = {"test_accuracy": m.test_accuracy, "confusion": m.confusion.tolist(), "total_misclassified": m.total_misclassified,
-            "page": _int(page, "page"), "pages": m.pages, "page_size": PAGE_SIZE, "classes": classes, "items": items}
+            "page": page, "pages": m.pages, "page_size": PAGE_SIZE, "classes": classes, "items": items}
     return gallery, info
 
 

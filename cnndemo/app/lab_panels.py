@@ -17,11 +17,13 @@ from cnndemo.app import labs_plots
 from cnndemo.app.api import api_errors, api_only
 from cnndemo.app.outputs import Picture
 from cnndemo.app.prose import Prose
+from cnndemo.app.setting_inputs import SettingText
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.finetune.store import SessionModels
 from cnndemo.inspection.analysis import first_conv_kernels
 from cnndemo.inspection.render import kernel_grid
 from cnndemo.labs.bottleneck import bottleneck, bottleneck_archs
+from cnndemo.settings import choice
 
 BOTTLENECK_INTRO = """An Inception module puts a cheap 1x1 convolution in front of its 3x3 and 5x5 kernels to cut the
 channels first. Here is what that saves, branch by branch, for the module selected above: the cost *with* the 1x1
@@ -36,7 +38,7 @@ Fine-tune tab shows them change epoch by epoch (start from scratch to see them g
 
 def bottleneck_report(arch: str, module: str = "") -> dict:
     """``/bottleneck``: the JSON report of one Inception module of ``arch`` (``module`` "" = the first)."""
-    return bottleneck(str(arch or "").strip(), str(module or "").strip())
+    return bottleneck(choice("arch", str(arch or "").strip(), bottleneck_archs()), str(module or "").strip())
 
 
 AS_BUILT = "as built here"  # the bottleneck calculator's first choice: the tab's model itself
@@ -80,7 +82,7 @@ def build_bottleneck_panel(tab: catalog.Tab, arch: Any, module: Any) -> None:
 
 def build_bottleneck_api() -> None:
     """``/bottleneck``: takes any model with Inception modules, by name (call inside the app's endpoint page)."""
-    name, mod = api_only(gr.Textbox, label="arch"), api_only(gr.Textbox, label="module")
+    name, mod = api_only(SettingText, label="arch"), api_only(SettingText, label="module")
     out = api_only(gr.JSON, label="bottleneck")
     api_only(gr.Button).click(api_errors(bottleneck_report), [name, mod], out, api_name="bottleneck")
 

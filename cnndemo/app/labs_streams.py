@@ -30,7 +30,7 @@ CLASSES = list(catalog.dataset(DATASET).classes)
 UPDATE_INTERVAL_S = 0.75  # the streaming labs send a screen update at most this often
 def gradient_events(depth: float, width: float, steps: float, lr: float) -> Iterator[tuple]:
     try:
-        spec = LabSpec(depth=int(depth), width=int(width), steps=int(steps), lr=float(lr)).validate()
+        spec = LabSpec(depth=depth, width=width, steps=steps, lr=lr).validate()  # one line naming a bad setting
     except (TypeError, ValueError) as exc:
         raise gr.Error(str(exc)) from None
     last = 0.0

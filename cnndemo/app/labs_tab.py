@@ -35,6 +35,15 @@ from cnndemo.app.labs_streams import (
     paths,
     teach_events,
 )
+from cnndemo.app.setting_inputs import (
+    FREE_TEXT,
+    Choice,
+    RadioChoice,
+    SettingNumber,
+    SettingSlider,
+    SettingText,
+    setting,
+)
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.decode import canvas_image
 from cnndemo.data.framing import prepare
@@ -82,17 +91,22 @@ def _widgets() -> dict[str, Any]:
     built from the same ones, so the API does not change."""
     d = LabSpec()
     return {
-        "depth": lambda **kw: gr.Radio(list(DEPTHS), value=d.depth, label="Depth (conv layers)", **kw),
-        "width": lambda **kw: gr.Slider(*WIDTH_RANGE, value=d.width, step=1, label="Width (channels per layer)", **kw),
-        "steps": lambda **kw: gr.Slider(*STEPS_RANGE, value=d.steps, step=10, label="Training steps (batch of 32)", **kw),
-        "lr": lambda **kw: gr.Number(value=d.lr, label="Learning rate (SGD)", minimum=1e-4, maximum=1.0, **kw),
+        "depth": lambda **kw: setting(RadioChoice, "depth", list(DEPTHS), value=d.depth, label="Depth (conv layers)",
+                                      **kw),
+        "width": lambda **kw: setting(SettingSlider, "width", *WIDTH_RANGE, value=d.width, step=1,
+                                      label="Width (channels per layer)", **kw),
+        "steps": lambda **kw: setting(SettingSlider, "steps", *STEPS_RANGE, value=d.steps, step=10,
+                                      label="Training steps (batch of 32)", **kw),
+        "lr": lambda **kw: setting(SettingNumber, "lr", value=d.lr, label="Learning rate (SGD)", minimum=1e-4,
+                                   maximum=1.0, **kw),
         "gradient_status": lambda **kw: gr.Markdown("Press **Train both**.", **kw),
         "plot": lambda **kw: gr.Plot(show_label=False, format="png", **kw),
         "gradient_json": lambda **kw: gr.JSON(**kw),
         "files": lambda **kw: LocalFiles(file_count="multiple", label="images", **kw),
-        "labels": lambda **kw: gr.Textbox(value="[]", label="labels (JSON list, one class name per image)", **kw),
-        "arch": lambda **kw: gr.Dropdown([(a.title, a.name) for a in catalog.ARCHITECTURES.values()],
-                                         value=TeachSpec().arch, label="Network", **kw),
+        "labels": lambda **kw: setting(SettingText, "labels", value="[]",
+                                       label="labels (JSON list, one class name per image)", **FREE_TEXT, **kw),
+        "arch": lambda **kw: setting(Choice, "arch", [(a.title, a.name) for a in catalog.ARCHITECTURES.values()],
+                                     value=TeachSpec().arch, label="Network", **kw),
         "teach_status": lambda **kw: gr.Markdown(**kw),
         "comparison": lambda **kw: gr.Markdown(**kw),
         "teach_json": lambda **kw: gr.JSON(**kw),

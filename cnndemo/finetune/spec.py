@@ -17,6 +17,7 @@ from torch import nn
 from cnndemo import catalog
 from cnndemo.catalog import WEIGHT_DECAY, Recipe
 from cnndemo.models import ImageClassifier, build_model
+from cnndemo.settings import choice, number, whole
 from cnndemo.train.recipes import parse_optimizer
 
 STARTS = ("pretrained", "scratch", "transfer")
@@ -37,17 +38,6 @@ MAX_QUEUED_RUNS = 4  # per device: one training and three waiting; a fifth visit
 
 class FriendlyError(Exception):
     """An error whose message is shown to the user as is (no stack trace)."""
-
-
-def _number(name: str, value: Any, kind: type) -> int | float:
-    """``value`` as an int or float, or ``ValueError`` naming the setting (NaN, text and None included)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number (got {str(value)[:40]!r}).") from None
-    if number != number or number in (float("inf"), float("-inf")):
-        raise ValueError(f"{name} must be a finite number (got {value}).")
-    return int(number) if kind is int else number
 
 
 def check_budget(spec: "FineTuneSpec", device: str) -> None:
@@ -87,21 +77,14 @@ class FineTuneSpec:
     test_eval: bool = True  # also measure the test-set accuracy at the end (stored in the checkpoint)
 
     def validate(self) -> "FineTuneSpec":
-        """Return a normalised copy, or raise ``ValueError`` with a message a student can act on."""
+        """Return a normalised copy, or raise ``ValueError`` (a :class:`cnndemo.settings.SettingError`: one line
+        naming the setting) with a message a student can act on."""
         catalog.arch(self.arch), catalog.dataset(self.dataset)  # ValueError naming the choices
-        if self.start not in STARTS:
-            raise ValueError(f"Unknown start {self.start!r}: one of {', '.join(STARTS)}.")
+        choice("start", self.start, STARTS)
         optimizer = parse_optimizer(self.optimizer)
-        epochs, subset = _number("epochs", self.epochs, int), _number("subset", self.subset, int)
-        batch_size, lr = _number("batch_size", self.batch_size, int), _number("lr", self.lr, float)
-        checks = [("epochs", epochs, EPOCHS_RANGE), ("subset", subset, SUBSET_RANGE),
-                  ("batch_size", batch_size, BATCH_RANGE), ("lr", lr, LR_RANGE)]
-        for name, value, (lo, hi) in checks:
-            if not lo <= value <= hi:
-                raise ValueError(f"{name} must be between {lo:g} and {hi:g} (got {value:g}).")
-        eval_size = _number("eval_size", self.eval_size, int)
-        if not 100 <= eval_size <= 5000:
-            raise ValueError("eval_size must be between 100 and 5000.")
+        epochs, subset = whole("epochs", self.epochs, *EPOCHS_RANGE), whole("subset", self.subset, *SUBSET_RANGE)
+        batch_size, lr = whole("batch_size", self.batch_size, *BATCH_RANGE), number("lr", self.lr, *LR_RANGE)
+        eval_size = whole("eval_size", self.eval_size, 100, 5000)
         return replace(self, optimizer=optimizer, epochs=epochs, subset=subset, batch_size=batch_size, lr=lr,
                        augment=bool(self.augment), freeze=bool(self.freeze), eval_size=eval_size)
 

@@ -22,7 +22,7 @@ per-parameter scaling would hide how small the gradients are) at a constant lear
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -33,6 +33,7 @@ from cnndemo import catalog
 from cnndemo.catalog import Recipe
 from cnndemo.data.datasets import TensorData, load_splits
 from cnndemo.models import ImageClassifier
+from cnndemo.settings import SettingError, number, whole
 from cnndemo.train.loop import Step, train_iter
 
 DATASET = catalog.LABS_DEFAULT[1]  # digits
@@ -107,17 +108,13 @@ class LabSpec:
     val_size: int = 500
 
     def validate(self) -> "LabSpec":
-        if self.depth < 4 or self.depth % 2 or self.depth > 110:
-            raise ValueError(f"Depth must be an even number of conv layers from 4 to 110 (got {self.depth}).")
-        if not WIDTH_RANGE[0] <= self.width <= WIDTH_RANGE[1]:
-            raise ValueError(f"Width must be {WIDTH_RANGE[0]} to {WIDTH_RANGE[1]} channels (got {self.width}).")
-        if not STEPS_RANGE[0] <= self.steps <= STEPS_RANGE[1]:
-            raise ValueError(f"Steps must be {STEPS_RANGE[0]} to {STEPS_RANGE[1]} (got {self.steps}).")
-        if not 0 < self.lr <= 1:
-            raise ValueError(f"The learning rate must be in (0, 1] (got {self.lr}).")
-        if not 8 <= self.batch_size <= 256:
-            raise ValueError(f"The batch size must be 8 to 256 (got {self.batch_size}).")
-        return self
+        """A checked copy (whole numbers as ``int``), or :class:`~cnndemo.settings.SettingError` naming the setting."""
+        depth = whole("depth", self.depth, 4, 110)
+        if depth % 2:
+            raise SettingError(f"depth must be an even number of conv layers from 4 to 110, not {depth}.")
+        return replace(self, depth=depth, width=whole("width", self.width, *WIDTH_RANGE),
+                       steps=whole("steps", self.steps, *STEPS_RANGE), lr=number("lr", self.lr, 0, 1, above=True),
+                       batch_size=whole("batch_size", self.batch_size, 8, 256))
 
     def recipe(self) -> Recipe:
         return Recipe(optimizer="sgd", lr=self.lr, weight_decay=0.0, schedule="constant", epochs=1,
