@@ -1,0 +1,111 @@
+"""Issue 18, "no server paths": the real app over HTTP shows no path of the server in ``/config``,
+``/gradio_api/info`` or an example click's answer, and a click on an example still makes it the input.
+
+A path counts as the server's when it lies under the repository, the home folder or the Python install, or is any
+absolute path outside Gradio's cache folder (``GRADIO_TEMP_DIR``, else ``<tempdir>/gradio``). Files in Gradio's
+cache are Gradio's own file serving (``/gradio_api/file=<cache>/<hash>/name.png``) and are allowed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx
+import pytest
+
+from benchmarks.loadtest import rawhttp
+from cnndemo import catalog
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
+# An absolute path: a slash that does not continue a word, a base64 run or a URL's host.
+ABSOLUTE = re.compile(r"(?<![\w.~+/-])/(?:[\w.+~-]+/)*[\w.+~-]+")
+TOP_LEVEL = set(os.listdir("/"))
+
+
+def _forbidden_prefixes() -> set[str]:
+    out = {str(ROOT), str(ROOT.resolve()), sys.prefix, os.path.realpath(sys.prefix)}
+    home = Path.home()
+    if str(home) not in ("/", ""):
+        out |= {str(home), str(home.resolve())}
+    return {p for p in out if p not in ("/", "")}
+
+
+def server_paths(text: str) -> list[str]:
+    """Every server path in ``text`` (see the module docstring), in order, with repeats."""
+    found = []
+    for path in ABSOLUTE.findall(text):
+        if path.split("/")[1] not in TOP_LEVEL:
+            continue  # a URL path (/gradio_api/..., /classify), not a file of this machine
+        real = os.path.normpath(path)
+        in_cache = any(real == c or real.startswith(c + "/") for c in {str(CACHE), os.path.realpath(CACHE)})
+        if not in_cache:
+            found.append(path)
+    for prefix in _forbidden_prefixes():
+        found += [prefix] * max(0, text.count(prefix) - sum(p.startswith(prefix) for p in found))
+    return found
+
+
+def test_the_checker_finds_paths():
+    text = ('{"path": "%s/examples/mnist/3_3_0018.png", "url": "http://127.0.0.1:1/gradio_api/file=%s/ab/image.png", '
+            '"data": "data:image/png;base64,iVBO+/usr/lib/AAA=", "api": "/classify", "md": "see /etc/passwd"}'
+            % (ROOT, CACHE))
+    assert server_paths(text) == [f"{ROOT}/examples/mnist/3_3_0018.png", "/etc/passwd"]
+
+
+def test_config_and_api_info_name_no_server_path(running_app):
+    config = httpx.get(running_app.url + "config", timeout=60).text
+    info = httpx.get(running_app.url + "gradio_api/info", timeout=60).text
+    in_config, in_info = server_paths(config), server_paths(info)
+    print(f"\n/config: {len(in_config)} server paths ({len(set(in_config))} distinct); "
+          f"/gradio_api/info: {len(in_info)}")
+    assert in_config == [], f"/config names {len(set(in_config))} server paths, e.g. {sorted(set(in_config))[:3]}"
+    assert in_info == [], f"/gradio_api/info names server paths: {sorted(set(in_info))[:3]}"
+
+
+def _value(data):
+    return data.get("value") if isinstance(data, dict) and data.get("__type__") == "update" else data
+
+
+def test_an_example_click_over_http_becomes_the_input_and_is_analysed(running_app):
+    """The browser's way: the shelf's click event answers the upload box's new value (the example's picture, in
+    Gradio's cache), then the upload's change event analyses it; the VGG tab answers what /classify answers."""
+    from gradio_client import Client, handle_file
+
+    from cnndemo.app.layout import example_files
+
+    url = running_app.url
+    config = httpx.get(url + "config", timeout=60).json()
+    by_id = {c["id"]: c for c in config["components"]}
+    title = catalog.dataset("mnist").title
+    shelf = next(c["id"] for c in config["components"] if c["type"] == "dataset" and c["props"].get("label") == title)
+    click = next(d for d in config["dependencies"] if [shelf, "click"] in d["targets"])
+    reply = rawhttp.queue_join(url, click["id"], [3])
+    assert reply.ok, reply.message
+    assert server_paths(str(reply.value)) == []
+    value = _value(reply.value[0])
+    example = Path(example_files("mnist")[3])
+    assert example.name.startswith("3_")
+    picture = httpx.get(value["url"] if value["url"].startswith("http") else url.rstrip("/") + value["url"], timeout=60)
+    assert picture.status_code == 200 and picture.content == example.read_bytes(), "the click gives the example"
+
+    upload = next(c["id"] for c in config["components"] if c["props"].get("elem_id") == "upload")
+    change = next(d for d in config["dependencies"] if [upload, "change"] in d["targets"])
+    data = [value if i == upload else by_id[i]["props"].get("value") for i in change["inputs"]]
+    answer = rawhttp.queue_join(url, change["id"], data)
+    assert answer.ok, answer.message
+    assert server_paths(str(answer.value)) == []
+    outputs = dict(zip(change["outputs"], answer.value))
+    label = next(c["id"] for c in config["components"] if c["props"].get("elem_id") == "label-vgg")
+    expected = Client(url, verbose=False).predict(handle_file(str(example)), "vgg11", "mnist", api_name="/classify")
+    assert _value(outputs[label])["label"] == expected["label"]
+    sees = next(c["id"] for c in config["components"] if c["props"].get("elem_id") == "sees")
+    assert _value(outputs[sees]) and _value(outputs[sees]).get("url"), "what the network sees is shown"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    pytest.main([__file__, "-v", "-s"])
