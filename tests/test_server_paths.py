@@ -1,53 +1,24 @@
 """Issue 18, "no server paths": the real app over HTTP shows no path of the server in ``/config``,
 ``/gradio_api/info`` or an example click's answer, and a click on an example still makes it the input.
 
-A path counts as the server's when it lies under the repository, the home folder or the Python install, or is any
-absolute path outside Gradio's cache folder (``GRADIO_TEMP_DIR``, else ``<tempdir>/gradio``). Files in Gradio's
-cache are Gradio's own file serving (``/gradio_api/file=<cache>/<hash>/name.png``) and are allowed.
+What counts as a server path: :func:`benchmarks.loadtest.paths_check.server_paths` (under the repository, the home
+folder or the Python install, or any absolute path outside Gradio's cache folder; Gradio's own URLs of files in its
+cache are allowed). The ``paths`` fault cases (bad example indexes) run in tests/test_public.py with the others.
 """
 
 from __future__ import annotations
 
-import os
-import re
-import sys
-import tempfile
 from pathlib import Path
 
 import httpx
 import pytest
 
-from benchmarks.loadtest import rawhttp
+from benchmarks.loadtest import faults, rawhttp
+from benchmarks.loadtest.paths_check import gradio_cache, server_paths
 from cnndemo import catalog
 
 ROOT = Path(__file__).resolve().parent.parent
-CACHE = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
-# An absolute path: a slash that does not continue a word, a base64 run or a URL's host.
-ABSOLUTE = re.compile(r"(?<![\w.~+/-])/(?:[\w.+~-]+/)*[\w.+~-]+")
-TOP_LEVEL = set(os.listdir("/"))
-
-
-def _forbidden_prefixes() -> set[str]:
-    out = {str(ROOT), str(ROOT.resolve()), sys.prefix, os.path.realpath(sys.prefix)}
-    home = Path.home()
-    if str(home) not in ("/", ""):
-        out |= {str(home), str(home.resolve())}
-    return {p for p in out if p not in ("/", "")}
-
-
-def server_paths(text: str) -> list[str]:
-    """Every server path in ``text`` (see the module docstring), in order, with repeats."""
-    found = []
-    for path in ABSOLUTE.findall(text):
-        if path.split("/")[1] not in TOP_LEVEL:
-            continue  # a URL path (/gradio_api/..., /classify), not a file of this machine
-        real = os.path.normpath(path)
-        in_cache = any(real == c or real.startswith(c + "/") for c in {str(CACHE), os.path.realpath(CACHE)})
-        if not in_cache:
-            found.append(path)
-    for prefix in _forbidden_prefixes():
-        found += [prefix] * max(0, text.count(prefix) - sum(p.startswith(prefix) for p in found))
-    return found
+CACHE = gradio_cache()
 
 
 def test_the_checker_finds_paths():
@@ -76,7 +47,7 @@ def test_an_example_click_over_http_becomes_the_input_and_is_analysed(running_ap
     Gradio's cache), then the upload's change event analyses it; the VGG tab answers what /classify answers."""
     from gradio_client import Client, handle_file
 
-    from cnndemo.app.layout import example_files
+    from cnndemo.app.examples import example_files
 
     url = running_app.url
     config = httpx.get(url + "config", timeout=60).json()
@@ -105,6 +76,22 @@ def test_an_example_click_over_http_becomes_the_input_and_is_analysed(running_ap
     assert _value(outputs[label])["label"] == expected["label"]
     sees = next(c["id"] for c in config["components"] if c["props"].get("elem_id") == "sees")
     assert _value(outputs[sees]) and _value(outputs[sees]).get("url"), "what the network sees is shown"
+
+
+PATHS = [f for f in faults.CATALOGUE if f.group == "paths"]
+
+
+def test_the_paths_faults_are_in_the_catalogue():
+    assert {"config_and_api_info_name_no_server_path", "example_index_nan", "example_index_string"} <= {
+        f.name for f in PATHS}
+
+
+@pytest.mark.parametrize("fault", PATHS, ids=[f.name for f in PATHS])
+def test_paths_fault_gets_a_clear_answer(running_app, fault, tmp_path):
+    """The ``paths`` cases of the fault catalogue alone (tests/test_public.py runs them with all the others)."""
+    reply, why = faults.run_fault(fault, faults.Ctx(running_app.url, tmp_path, client=None))
+    assert why is None, why
+    assert len(reply.message) <= 300 and "\n" not in reply.message
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -277,3 +277,7 @@ def reference_answers(url: str, per_dataset: int = 4) -> dict[str, list]:
                 result = client.predict(handle_file(str(path)), arch, dataset, api_name="/classify")
                 out[f"{arch}/{dataset}/{path.name}"] = [(c["label"], c["confidence"]) for c in result["confidences"]]
     return out
+
+
+from benchmarks.loadtest import faults_paths as _paths  # noqa: E402
+CATALOGUE += _paths.FAULTS

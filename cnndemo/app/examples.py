@@ -69,7 +69,8 @@ def bad_index(dataset: str, index: Any) -> str | None:
     count = len(shelf_files(dataset))
     if isinstance(index, bool) or not isinstance(index, (int, float)) or (isinstance(index, float) and (
             not math.isfinite(index) or not index.is_integer())) or not 0 <= index < count:
-        shown = f"{type(index).__name__} {str(index)[:20]!r}" if not isinstance(index, (int, float)) else repr(index)
+        shown = (repr(index)[:24] if isinstance(index, (int, float)) and not isinstance(index, bool) else "nothing"
+                 if index is None else f"a {type(index).__name__}")  # a client's text is not echoed
         return f"The example index must be a whole number from 0 to {count - 1}, not {shown}."
     return None
 
