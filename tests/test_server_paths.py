@@ -78,6 +78,57 @@ def test_an_example_click_over_http_becomes_the_input_and_is_analysed(running_ap
     assert _value(outputs[sees]) and _value(outputs[sees]).get("url"), "what the network sees is shown"
 
 
+def test_a_broken_checkpoint_is_reported_without_its_path(tmp_path, monkeypatch):
+    """A checkpoint that does not load is reported in the tab's model note (in /config at page load) and in every
+    answer that needs it: by file name, not by its path on the server."""
+    import torch
+    from safetensors.torch import save_file
+
+    from cnndemo.app import views
+    from cnndemo.app.zoo import ModelZoo
+
+    monkeypatch.setenv("CNNDEMO_CHECKPOINTS", str(tmp_path))
+    save_file({"x": torch.zeros(1)}, str(tmp_path / "vgg11_mnist.safetensors"))  # no cnndemo metadata
+    zoo = ModelZoo.load("cpu")
+    note = views.model_note(zoo, "vgg11", "mnist")
+    assert "vgg11_mnist.safetensors" in note and str(tmp_path) not in note and server_paths(note) == [], note
+
+
+def test_core_messages_lose_their_paths():
+    from cnndemo.finetune.spec import hide_paths
+
+    message = hide_paths(f"MNIST digits not found in {ROOT}/data/. Missing {ROOT}/data/MNIST/raw/t10k-images-idx3-ubyte; "
+                         "see https://example.com/a/b.png; 3 x 1/2")
+    assert server_paths(message) == [] and "t10k-images-idx3-ubyte" in message
+    assert "https://example.com/a/b.png" in message and "3 x 1/2" in message
+
+
+def test_a_fine_tune_without_data_or_checkpoint_names_no_path(tmp_path, monkeypatch):
+    from cnndemo.data.datasets import DataMissingError
+    from cnndemo.finetune import session as ft_session
+    from cnndemo.finetune.runs import DeviceQueue, RunRegistry
+    from cnndemo.finetune.spec import FineTuneSpec, FriendlyError, start_point
+
+    small = {"arch": "residual_net", "dataset": "mnist", "subset": 2000, "batch_size": 64}
+
+    def missing(arch, dataset):
+        raise FileNotFoundError(f"{tmp_path}/checkpoints/{arch}_{dataset}.safetensors is missing")
+
+    with pytest.raises(FriendlyError) as no_checkpoint:
+        start_point(FineTuneSpec(start="pretrained", **small), missing)
+
+    def no_source(name, *a, **k):
+        raise DataMissingError(f"Could not get {name}. Problems: missing {tmp_path}/empty/MNIST/raw/train-images")
+
+    monkeypatch.setenv("CNNDEMO_DATA", str(tmp_path / "empty"))
+    monkeypatch.setattr(ft_session, "prepare", no_source)
+    events = list(ft_session.run_finetune(FineTuneSpec(**small), "x", None, RunRegistry(), DeviceQueue()))
+    events.append({"type": "error", "message": str(no_checkpoint.value)})
+    messages = [e["message"] for e in events if "message" in e]
+    assert len([e for e in events if e["type"] == "error"]) == 2
+    assert all(str(tmp_path) not in m and server_paths(m) == [] for m in messages), messages
+
+
 PATHS = [f for f in faults.CATALOGUE if f.group == "paths"]
 
 
