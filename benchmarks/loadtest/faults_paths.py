@@ -2,7 +2,8 @@
 
 ``/config``, ``/gradio_api/info`` and an example click name no path of the server
 (:func:`benchmarks.loadtest.paths_check.server_paths`); a bad example index sent to the shelf's click event (out
-of range, negative, NaN, Infinity, a fraction, a string, a list) gets one clear line.
+of range, negative, NaN, Infinity, a fraction, a string, a list) gets one clear line. Import it through
+:mod:`benchmarks.loadtest.faults` (its last lines add ``FAULTS`` to the catalogue; imported first, the cycle fails).
 """
 
 from __future__ import annotations
