@@ -134,13 +134,17 @@ def test_an_example_is_classified_and_the_shelf_follows_the_dataset(page, runnin
     from gradio_client import Client, handle_file
     from test_browser import label
 
+    from cnndemo.app.examples import example_files
+
     page.get_by_role("tab", name="VGG").click()
     shelf = page.locator("button.gallery-item:visible")
     wait_until(lambda: shelf.count() == 10, "ten examples on the shelf", 60)
     first = shelf.nth(0).locator("img").get_attribute("src")
-    name = shelf.nth(3).locator("img").get_attribute("src").rsplit("/", 1)[1]
-    assert name.startswith("3_"), "one example per class, in class order: the fourth is a 3"
-    path = Path(__file__).resolve().parent.parent / "examples" / "mnist" / name
+    assert first.startswith("data:image/png;base64,"), "the thumbnails are inline, with no server path"
+    assert shelf.nth(3).locator("img").get_attribute("alt") == "Example: 3", \
+        "one example per class, in class order: the fourth is a 3"
+    path = Path(example_files("mnist")[3])
+    assert path.name.startswith("3_")
     expected = Client(running_app.url, verbose=False).predict(handle_file(str(path)), "vgg11", "mnist",
                                                                api_name="/classify")["label"]
     shelf.nth(3).click()

@@ -13,7 +13,6 @@ import atexit
 import functools
 import os
 import threading
-from pathlib import Path
 
 import gradio as gr
 import torch
@@ -23,6 +22,7 @@ from cnndemo.app import views
 from cnndemo.app.api import API_PAGE, ImageFile, build_api
 from cnndemo.app.canvas import DrawingCanvas
 from cnndemo.app.deferred import defer_hidden_parts
+from cnndemo.app.examples import build_shelves, example_files  # noqa: F401 - example_files: re-exported
 from cnndemo.app.finetune_tab import build_finetune_api, build_finetune_tab
 from cnndemo.app.input_panel import BLANK_HINT, InputViews, wire_inputs
 from cnndemo.app.insight_api import build_insight_api
@@ -48,8 +48,6 @@ from cnndemo.insight.attribution import captum_attr
 from cnndemo.inspection import render
 from cnndemo.inspection.analysis import analyse
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-EXAMPLES = ROOT / "examples"
 CSS = """
 #hero {background: linear-gradient(120deg, #312e81 0%, #4f46e5 55%, #0ea5e9 100%); color: white;
        border-radius: 16px; padding: 18px 24px; margin-bottom: 6px;}
@@ -120,25 +118,6 @@ def warm_up(zoo: ModelZoo, delay: float = 2.0) -> threading.Thread:
     return thread
 
 
-def example_files(dataset: str, per_class: int = 3) -> list[str]:
-    """Paths of the committed example PNGs of ``dataset``, ``per_class`` per class, round-robin over
-    the classes (so each page of ten examples shows every class once)."""
-    files = sorted((EXAMPLES / dataset).glob("*.png"))
-    by_class: dict[str, list[str]] = {}
-    for f in files:
-        by_class.setdefault(f.name.split("_", 1)[0], []).append(str(f))
-    classes = sorted(by_class, key=int)
-    return [by_class[c][k] for k in range(per_class) for c in classes if k < len(by_class[c])]
-
-
-@functools.cache
-def serve_examples_in_place() -> None:
-    """The committed example files are served where they are, not copied into Gradio's cache at start. Once per
-    process: Gradio's list of static paths is process-wide, does not skip repeats, and is checked for every file
-    an event sends."""
-    gr.set_static_paths([EXAMPLES])
-
-
 # --------------------------------------------------------------------------- layout
 
 
@@ -186,11 +165,8 @@ def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
                     # The selected dataset's examples only: the other's are hidden (their thumbnails load when
                     # the dataset is switched), which halves what the first page fetches and draws.
                     # (The shelf shown is the selected dataset's, so an example no longer needs to set the dataset.)
-                    serve_examples_in_place()
-                    shelves = {ds.name: gr.Examples([[f] for f in files], inputs=[upload], label=ds.title,
-                                                    examples_per_page=10, api_visibility="private",
-                                                    visible=ds.name == views.DEFAULT_DATASET)
-                               for ds in catalog.DATASETS.values() if (files := example_files(ds.name))}
+                    # Thumbnails inline and clicks by index: no server path in /config (cnndemo.app.examples).
+                    shelves = build_shelves(upload, views.DEFAULT_DATASET)
             with gr.Column(scale=7):
                 panel = InputPanel(canvas, upload, source, dataset, active)
                 with gr.Tabs(selected=next(iter(catalog.TABS))):
@@ -206,7 +182,7 @@ def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
 
         # One event per input update (canvas payload, upload, dataset): frame once, render the visible tab.
         # (The Why? tab follows them: they set its counters.)
-        wire_inputs(MODELS, panel, tabs, InputViews(sees, input_note, {n: s.dataset for n, s in shelves.items()}),
+        wire_inputs(MODELS, panel, tabs, InputViews(sees, input_note, shelves),
                     input_tabs, why.ticks)
         # One page for visitors: the endpoint page is for API clients only. "hidden", not False: Gradio hides the
         # navbar when this component reports it, and a component created with visible=False is never started.

@@ -11,6 +11,7 @@ from torch import nn
 
 from cnndemo import catalog
 from cnndemo.device import device_name, pick_device
+from cnndemo.finetune.spec import hide_paths
 from cnndemo.finetune.store import SessionModels
 from cnndemo.train.checkpoints import checkpoint_path, list_pretrained, load_pretrained
 
@@ -53,7 +54,7 @@ class ModelZoo:
             try:
                 zoo.entries[(arch, dataset)] = load_pretrained(arch, dataset, zoo.device)
             except Exception as exc:  # noqa: BLE001 - a broken file must not stop the app
-                zoo.errors[(arch, dataset)] = f"{type(exc).__name__}: {exc}"
+                zoo.errors[(arch, dataset)] = hide_paths(f"{type(exc).__name__}: {exc}")  # shown to visitors
         zoo.load_seconds = time.perf_counter() - t0
         return zoo
 

@@ -25,7 +25,7 @@ from cnndemo.device import pick_device
 from cnndemo.finetune.job import cached_splits, train_on_device
 from cnndemo.finetune.runs import DeviceQueue, QueueFull, RunRegistry
 from cnndemo.finetune.spec import (MAX_RUN_SECONDS, FineTuneSpec, FriendlyError, PretrainedLookup, StartPoint, check_budget,
-                                   one_line, start_point)
+                                   hide_paths, one_line, start_point)
 from cnndemo.finetune.store import Outcome, SessionModels
 from cnndemo.models import build_model
 from cnndemo.train.checkpoints import checkpoint_meta, save_checkpoint
@@ -43,10 +43,10 @@ def ensure_data(dataset: str) -> Iterator[dict]:
     try:
         source = prepare(dataset)
     except DataMissingError as exc:
-        raise FriendlyError(f"{exc}\n\nOn the server, run: `python -m cnndemo.data prepare --dataset {dataset}`. "
+        raise FriendlyError(f"{hide_paths(str(exc))}\n\nOn the server, run: `python -m cnndemo.data prepare --dataset {dataset}`. "
                             f"{PREPARE_HINT}") from None
     cached_splits.cache_clear()
-    yield {"type": "status", "message": f"{catalog.dataset(dataset).title} prepared ({source})."}
+    yield {"type": "status", "message": f"{catalog.dataset(dataset).title} prepared ({hide_paths(source)})."}
 
 
 
@@ -140,12 +140,12 @@ def run_finetune(spec: FineTuneSpec, session: str, pretrained: PretrainedLookup,
     except (QueueFull, FriendlyError) as exc:
         yield {"type": "error", "message": str(exc)}
     except (ValueError, FileNotFoundError, DataMissingError) as exc:
-        yield {"type": "error", "message": str(exc)}
+        yield {"type": "error", "message": hide_paths(str(exc))}
     except Exception as exc:  # noqa: BLE001 - shown as one line, logged in full on the server
         import traceback
 
         traceback.print_exc(file=sys.stderr)
-        yield {"type": "error", "message": f"Fine-tuning failed: {type(exc).__name__}: {one_line(str(exc))}"}
+        yield {"type": "error", "message": f"Fine-tuning failed: {type(exc).__name__}: {one_line(hide_paths(str(exc)))}"}
     finally:
         if abandoned:
             stop.set()  # before the flag file is cleaned up: a worker still training must see it

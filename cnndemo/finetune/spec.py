@@ -54,6 +54,16 @@ def one_line(text: str, limit: int = 300) -> str:
     return re.sub(r"\s+", " ", text).strip()[:limit]
 
 
+# An absolute path of the server (not a URL's path: no letter, dot, colon or slash just before it) and its file name.
+_SERVER_PATH = re.compile(r"(?<![\w.~:/-])/(?:[^\s/'\"`()\[\]]+/)+([^\s/'\"`()\[\]]*)")
+
+
+def hide_paths(text: str) -> str:
+    """``text`` with every absolute server path cut to its file name (``.../vgg11_mnist.safetensors``): messages
+    from the core (checkpoints, data files) name full paths for the command line, but visitors see no server path."""
+    return _SERVER_PATH.sub(lambda m: ".../" + m.group(1), text)
+
+
 @dataclass
 class FineTuneSpec:
     """One fine-tuning job, as chosen in the tab or passed to ``/finetune``.
@@ -132,7 +142,7 @@ def start_point(spec: FineTuneSpec, pretrained: PretrainedLookup) -> StartPoint:
         model, meta = pretrained(spec.arch, source)
     except Exception as exc:  # noqa: BLE001 - a missing checkpoint is a normal situation, not a crash
         raise FriendlyError(
-            f"No pretrained {spec.arch} for {catalog.dataset(source).title} is available ({one_line(str(exc), 160)}). "
+            f"No pretrained {spec.arch} for {catalog.dataset(source).title} is available ({one_line(hide_paths(str(exc)), 160)}). "
             f"Choose \"from scratch\", or train it: `python -m cnndemo.train --arch {spec.arch} --dataset {source}`."
         ) from None
     norm = meta.get("normalization") or {}
