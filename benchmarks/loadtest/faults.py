@@ -277,3 +277,6 @@ def reference_answers(url: str, per_dataset: int = 4) -> dict[str, list]:
                 result = client.predict(handle_file(str(path)), arch, dataset, api_name="/classify")
                 out[f"{arch}/{dataset}/{path.name}"] = [(c["label"], c["confidence"]) for c in result["confidences"]]
     return out
+
+from benchmarks.loadtest import faults_races as _races  # noqa: E402
+CATALOGUE += _races.FAULTS
