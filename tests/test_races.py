@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 
 import gradio as gr
 import numpy as np
@@ -18,6 +19,7 @@ import torch
 from gradio.helpers import special_args
 
 from cnndemo.app.canvas import DrawingCanvas, on_draw
+from cnndemo.app.canvas_seq import NewestSeq
 from cnndemo.catalog import CLASSES, MEAN_STD
 from cnndemo.insight.attribution import attribute
 from cnndemo.insight.receptive_field import receptive_field
@@ -91,6 +93,19 @@ def test_sessions_do_not_share_their_newest_seq():
     assert a.call(5).get(text) == "drawing 5"
     assert b.call(2).get(text) == "drawing 2"  # b's seq is its own
     assert a.call(4).get(text) is None
+
+
+def test_the_newest_seq_table_is_bounded_and_forgets_idle_sessions():
+    seqs = NewestSeq(capacity=3, idle_s=60)
+    for i in range(5):
+        assert seqs.claim(f"s{i}", 1) is None
+    assert len(seqs) == 3 and seqs.newest("s0") == 0 and seqs.newest("s4") == 1  # least recently used went
+    assert seqs.claim("s4", 1) == 1 and seqs.claim("s4", 2) is None and seqs.still_newest("s4", 2)
+    idle = NewestSeq(idle_s=0.0)
+    idle.claim("a", 5)
+    time.sleep(0.01)
+    idle.claim("b", 1)
+    assert idle.newest("a") == 0 and len(idle) == 1
 
 
 def _shared_model(arch: str) -> torch.nn.Module:
