@@ -190,3 +190,19 @@ def test_two_threads_on_one_model_each_get_their_own_bit_identical_field():
         t.join(60)
     assert problems == []
     assert not np.array_equal(alone[0].numpy(), alone[1].numpy())
+
+
+@pytest.mark.parametrize("arch", ["vgg11", "googlenet", "resnet18", "inception_net", "residual_net"])
+def test_a_private_view_shares_the_weights_and_answers_bit_identically(arch):
+    from cnndemo.inspection.hooks import private_view
+
+    model = _shared_model(arch)
+    seen = []
+    model.net.register_forward_hook(lambda *_: seen.append(1))
+    view = private_view(model)
+    assert all(a is b for a, b in zip(model.parameters(), view.parameters()))
+    assert all(a is b for a, b in zip(model.buffers(), view.buffers()))
+    x = torch.rand(2, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.equal(view(x), model(x))
+    assert seen == [1], "the model's hooks stay on the model"
