@@ -58,27 +58,34 @@ class BrowserSession:
         """Run ``dep`` with ``data`` (default: its inputs' current defaults); the ``process_completed`` message."""
         return self.run_together([(dep, data, event_data)], timeout)[0]
 
-    def run_together(self, events: list[tuple[dict, list | None, Any]], timeout: float = 120) -> list[dict]:
+    def join(self, dep: dict, data: list | None = None, event_data: Any = None) -> str:
+        """Queue one event of ``dep`` in this session; its event id (read its result with ``run_together``)."""
+        data = [self.default(i) for i in dep["inputs"]] if data is None else data
+        r = self.http.post(f"{self.url}/gradio_api/queue/join",
+                           json={"data": data, "fn_index": dep["id"], "session_hash": self.hash,
+                                 "event_data": event_data, "trigger_id": None})
+        r.raise_for_status()
+        return r.json()["event_id"]
+
+    def run_together(self, events: list[tuple[dict, list | None, Any]], timeout: float = 120,
+                     on_message: Any = None) -> list[dict]:
         """Send several events at once, as a page does, and read the session's one message stream until each has
-        completed (two streams of one session would split its messages). Their ``process_completed`` messages."""
-        ids = []
-        for dep, data, event_data in events:
-            data = [self.default(i) for i in dep["inputs"]] if data is None else data
-            r = self.http.post(f"{self.url}/gradio_api/queue/join",
-                               json={"data": data, "fn_index": dep["id"], "session_hash": self.hash,
-                                     "event_data": event_data, "trigger_id": None})
-            r.raise_for_status()
-            ids.append(r.json()["event_id"])
+        completed (two streams of one session would split its messages). Their ``process_completed`` messages.
+        ``on_message(msg, ids)`` sees every message first (it may ``join`` more events and add their ids)."""
+        ids = [self.join(dep, data, event_data) for dep, data, event_data in events]
+        wanted = len(ids)
         done: dict[str, dict] = {}
         with httpx.Client(timeout=httpx.Timeout(timeout)) as h, \
                 h.stream("GET", f"{self.url}/gradio_api/queue/data", params={"session_hash": self.hash}) as stream:
             for line in stream.iter_lines():
                 if line.startswith("data:"):
                     msg = json.loads(line[5:])
+                    if on_message is not None:
+                        on_message(msg, ids)
                     if msg.get("event_id") in ids and msg.get("msg") == "process_completed":
                         done[msg["event_id"]] = msg
                         if len(done) == len(ids):
-                            return [done[i] for i in ids]
+                            return [done[i] for i in ids[:wanted]]
         raise RuntimeError(f"no result for {len(ids) - len(done)} of {len(ids)} events")
 
     def open_tab(self, name: str) -> None:
