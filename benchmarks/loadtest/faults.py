@@ -281,8 +281,10 @@ def reference_answers(url: str, per_dataset: int = 4) -> dict[str, list]:
 
 from benchmarks.loadtest import faults_guard as _guard  # noqa: E402  (they build on the helpers above)
 from benchmarks.loadtest import faults_paths as _paths  # noqa: E402
+from benchmarks.loadtest import faults_races as _races  # noqa: E402
 from benchmarks.loadtest import faults_settings as _settings  # noqa: E402
 
 CATALOGUE += _guard.FAULTS
 CATALOGUE += _settings.FAULTS
 CATALOGUE += _paths.FAULTS
+CATALOGUE += _races.FAULTS

@@ -13,7 +13,9 @@ fires its ``change`` event.
   ``seq`` into the component's ``ack`` prop, and only then does the page send its newest drawing;
 * the event has ``trigger_mode="always_last"`` (Gradio defers a trigger that comes while the
   event runs and re-reads the *current* value when it runs it);
-* a per-session ``gr.State`` holds the newest ``seq`` answered; an older one is skipped.
+* the app keeps each session's newest ``seq`` (:class:`cnndemo.app.canvas_seq.NewestSeq`, one lock): an older
+  drawing is skipped, and an answer is dropped if a newer drawing came while it was computed (two events of one
+  session can run at once), so the newest answered drawing never goes backwards.
 
 The JS and CSS live in ``static/canvas.js`` and ``static/canvas.css`` (read at import).
 """
@@ -28,6 +30,7 @@ from typing import Any
 import gradio as gr
 from gradio.blocks import Block
 
+from cnndemo.app.canvas_seq import NewestSeq
 from cnndemo.data.canvas import SIDE, decode_canvas, payload_seq
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -106,18 +109,24 @@ def on_draw(canvas: gr.HTML, fn: Callable[..., Any], outputs: Sequence[gr.compon
     error before anything is decoded and leaves the outputs as they are. This is the canvas's only event
     (private, named ``draw`` so the fault test can reach it over HTTP). Returns it.
     """
-    last = gr.State(0)
+    last = gr.State(0)  # kept (the event's inputs stay as they were); a call without a session falls back on it
+    seqs = NewestSeq()
     n = len(outputs)
 
-    def handle(request: gr.Request, payload: str, last_seq: int, *extra: Any):
+    def handle(payload: str, last_seq: int, request: gr.Request, *extra: Any):
         try:
             seq = payload_seq(payload)
             alpha = decode_canvas(payload)
         except ValueError as exc:  # only a tampered or broken client sends one
             raise gr.Error(f"The drawing could not be read: {exc}") from None
-        if seq and seq <= (last_seq or 0):  # older than what this session has answered: skip it
-            return {canvas: gr.update(ack=last_seq)}
+        session = getattr(request, "session_hash", None)
+        if seq:  # older than what this session has answered or is answering: skip it
+            newest = seqs.claim(session, seq) if session else (last_seq if seq <= (last_seq or 0) else None)
+            if newest is not None:
+                return {canvas: gr.update(ack=newest)}
         result = fn(request, alpha, *extra)
+        if seq and session and not seqs.still_newest(session, seq):  # a newer drawing came meanwhile: its answer
+            return {canvas: gr.update(ack=seqs.newest(session))}    # is the one to show, not this one
         if not (isinstance(result, dict) and result and all(isinstance(k, Block) for k in result)):
             result = dict(zip(outputs, result if n > 1 else [result]))  # a Label's value is a dict too
         props = {k: v for k, v in (result.pop(canvas, None) or {}).items() if k != "__type__"}

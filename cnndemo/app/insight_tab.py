@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +28,7 @@ from cnndemo.app.sessions import with_session
 from cnndemo.app.api import ImageFile
 from cnndemo.app.deferred import build_when_opened
 from cnndemo.app.network_tab import InputPanel, current_source
-from cnndemo.app.outputs import Picture
+from cnndemo.app.outputs import Picture, write_once
 from cnndemo.app.prose import Prose
 from cnndemo.app.setting_inputs import SettingNumber, setting
 from cnndemo.app.zoo import ModelZoo
@@ -316,9 +315,8 @@ def _contents(zoo: ModelZoo, panel: InputPanel, ticks: dict[str, Any], canvas0: 
         if not state:
             return gr.skip()
         a, ds, items = state
-        path = tempfile.NamedTemporaryFile(prefix="mistake-", suffix=".png", delete=False).name
-        iv.mistake_image(a, ds, items[evt.index]["rank"]).save(path)
-        return path
+        # Into Gradio's cache (swept with the rest of it), where the upload would have put it: no file of our own
+        return write_once(iv.mistake_image(a, ds, items[evt.index]["rank"]), panel.upload.GRADIO_CACHE, "png")
 
     base = [panel.canvas, panel.upload, panel.source, panel.dataset]
     controls = [arch, method, target, cam_layer, rf_layer, row, col]

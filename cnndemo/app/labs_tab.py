@@ -15,9 +15,7 @@ widget factories and functions. What the labs stream: :mod:`cnndemo.app.labs_str
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -35,6 +33,7 @@ from cnndemo.app.labs_streams import (
     paths,
     teach_events,
 )
+from cnndemo.app.outputs import write_once
 from cnndemo.app.setting_inputs import (
     FREE_TEXT,
     Choice,
@@ -186,10 +185,8 @@ def _gradient_panel(make: dict[str, Any], w: dict[str, Any]) -> Any:
 
 
 def _save_drawing(value: Any, folder: str) -> str:
-    image = canvas_image(value)
-    path = Path(tempfile.mkdtemp(dir=folder)) / "drawing.png"
-    image.save(path)
-    return str(path)
+    """The drawing as a PNG in Gradio's cache ``folder`` (swept with the rest of it), named by its bytes."""
+    return write_once(canvas_image(value), folder, "png")
 
 
 def _collection(files: list[str], labels: list[str]) -> tuple:
@@ -198,8 +195,8 @@ def _collection(files: list[str], labels: list[str]) -> tuple:
     return files or None, json.dumps(labels), [(f, l) for f, l in zip(files, labels)], summary
 
 
-def _teach_panel(make: dict[str, Any], w: dict[str, Any], folder: str) -> Any:
-    """The teach lab's widgets and its private drawing events (drawings saved under ``folder``); returns its Teach
+def _teach_panel(make: dict[str, Any], w: dict[str, Any]) -> Any:
+    """The teach lab's widgets and its private drawing events (drawings saved in Gradio's cache); returns its Teach
     button."""
     gr.Markdown(TEACH_INTRO)
     with gr.Row():
@@ -235,7 +232,7 @@ def _teach_panel(make: dict[str, Any], w: dict[str, Any], folder: str) -> Any:
             prepare(value, DATASET)  # refuse a blank canvas now, with the app's own message
         except ValueError as exc:
             raise gr.Error(str(exc)) from None
-        files_now = paths(current) + [_save_drawing(value, folder)]
+        files_now = paths(current) + [_save_drawing(value, files.GRADIO_CACHE)]
         return (*_collection(files_now, parse_labels(current_labels) + [label]), None)
 
     def add_uploads(uploaded: Any, label: str, current: Any, current_labels: str):
@@ -249,14 +246,14 @@ def _teach_panel(make: dict[str, Any], w: dict[str, Any], folder: str) -> Any:
     return go
 
 
-def _panel(zoo: ModelZoo, folder: str) -> None:
+def _panel(zoo: ModelZoo) -> None:
     """The tab's contents (built when the tab is first opened)."""
     make, w = _widgets(), {}
     with gr.Tabs():
         with gr.Tab("Vanishing gradients", id="labs-gradients"):
             gradient = _gradient_panel(make, w)
         with gr.Tab("Teach it your handwriting", id="labs-teach") as teach_tab:
-            teach = _teach_panel(make, w, folder)
+            teach = _teach_panel(make, w)
         teach_tab.select(None, None, None, js=SELECT_TEACH_BRUSH_JS, api_visibility="private")
     _wire(w, {"gradient": gradient, "teach": teach}, zoo, api=False)
 
@@ -264,6 +261,5 @@ def _panel(zoo: ModelZoo, folder: str) -> None:
 def build_labs_tab(zoo: ModelZoo) -> None:
     """Create the "Labs" tab (call inside the app's ``gr.Tabs()``); its contents are built when it is first opened.
     Its endpoints: :func:`build_labs_api`."""
-    folder = tempfile.mkdtemp(prefix="cnndemo-teach-")  # one for the app, not one per session that opens the tab
     with gr.Tab("Labs", id="labs", elem_id="labs-tab") as tab:
-        build_when_opened(tab, lambda: _panel(zoo, folder))
+        build_when_opened(tab, lambda: _panel(zoo))

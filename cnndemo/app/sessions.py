@@ -23,7 +23,7 @@ from cnndemo.finetune.store import SESSION_TTL_S, SessionRegistry
 SESSIONS = SessionRegistry(ttl_s=float(os.environ.get("CNNDEMO_SESSION_TTL_S", SESSION_TTL_S)),
                            grace_s=float(os.environ.get("CNNDEMO_SESSION_GRACE_S", 300)),
                            max_holding=int(os.environ.get("CNNDEMO_SESSIONS_WITH_MODELS", 64)))
-SWEEP_EVERY_S = 30.0
+SWEEP_EVERY_S = min(30.0, max(0.5, SESSIONS.grace_s / 2))  # often enough for the grace time to hold
 FULL = ("The Space keeps the models of {} sessions at once and is full: try again in a while "
         "(a session's models go an hour after its last use).")
 

@@ -9,6 +9,7 @@ Events are dicts with a ``"type"``: ``waiting``, ``status``, ``start``, ``step``
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -72,7 +73,12 @@ def finish(spec: FineTuneSpec, start: StartPoint, first: dict, done: dict, devic
                            val_accuracy=done["acc_after"], **extra)
     folder = str(out_dir or tempfile.mkdtemp(prefix="cnndemo-finetune-"))
     path = Path(folder) / checkpoint_name(spec)
-    save_checkpoint(path, model, meta)
+    try:
+        save_checkpoint(path, model, meta)
+    except BaseException:  # a run that fails here leaves nothing behind (a folder of its own goes)
+        if out_dir is None:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     return Outcome(spec, model, meta, str(path), folder, first["acc_before"], done["acc_after"], first["confusion_before"],
                    done["confusion_after"], result.stopped, result.epochs_done, result.seconds, result.images_per_sec)
 

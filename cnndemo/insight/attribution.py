@@ -17,13 +17,13 @@ own plotting helpers, which neither start-up nor importing this module should pa
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from cnndemo.inspection.analysis import layer_shapes
+from cnndemo.inspection.hooks import private_view
 from cnndemo.insight.receptive_field import resolve_layer
 from cnndemo.models import visual_layers
 from cnndemo.train.evaluation import model_device
@@ -33,7 +33,6 @@ METHOD_TITLES = {"gradcam": "Grad-CAM", "integrated_gradients": "Integrated grad
 IG_STEPS = 24  # integrated-gradients steps (one batch); at 16 completeness is off by 12 % on a 7 explained as a 1
 OCCLUSION_WINDOW, OCCLUSION_STRIDE = 4, 4  # 7 x 7 = 49 patches that tile 28 x 28 exactly, one batch
 GRADCAM_MIN_SIDE = 7  # finer maps localise better on 28 x 28 inputs
-_HOOKS = threading.Lock()  # Grad-CAM hooks a layer of a shared model: one at a time
 
 
 def captum_attr():
@@ -86,8 +85,10 @@ def gradcam(model: nn.Module, x: torch.Tensor, target: int, layer: str) -> torch
     pad = int(getattr(getattr(model, "prep", None), "pad", 0) or 0)
     side = x.shape[-1]
     ca = captum_attr()
-    with _HOOKS:
-        cam = ca.LayerGradCam(model, model.get_submodule(layer)).attribute(x, target=target, relu_attributions=True)
+    # Captum hooks the layer and keeps the last output it sees: on the shared model that could be another
+    # request's pass. Its hooks go on a private view of the model (the same weights) instead.
+    view = private_view(model)
+    cam = ca.LayerGradCam(view, view.get_submodule(layer)).attribute(x, target=target, relu_attributions=True)
     up = ca.LayerAttribution.interpolate(cam.detach(), (side + 2 * pad, side + 2 * pad), interpolate_mode="bilinear")
     return up[0, 0, pad : pad + side, pad : pad + side]
 

@@ -261,8 +261,15 @@ def receptive_field(model: nn.Module, x: torch.Tensor, layer: str | None, row: i
     module = model.get_submodule(name)
     x = x.detach().to(model_device(model)).clone().requires_grad_(True)
     seen: dict[str, torch.Tensor] = {}
-    # Not hooks.capture: that one detaches what it records, and the gradient needs the live activation.
-    handle = module.register_forward_hook(lambda _m, _a, out: seen.__setitem__("out", out))
+    # Not hooks.capture: that one detaches what it records, and the gradient needs the live activation. Like it,
+    # this records only this thread's pass: other requests run forward passes through the same shared model.
+    owner = threading.get_ident()
+
+    def hook(_m, _a, out):
+        if threading.get_ident() == owner:
+            seen["out"] = out
+
+    handle = module.register_forward_hook(hook)
     try:
         with torch.enable_grad():
             model(x)
