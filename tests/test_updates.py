@@ -59,7 +59,7 @@ def test_a_canvas_update_reaches_the_page_as_gradio_sends_it(app, random_zoo, ta
     assert isinstance(demo, SkippingBlocks)
     controls = [c for t in catalog.TABS.values()
                 for c in (t.archs[0], views.default_layer(random_zoo, t.archs[0]), None)]
-    request = types.SimpleNamespace(session_hash="updates-test")  # the session's models come from the request
+    request = types.SimpleNamespace(session_hash=f"updates-{tab}")  # one session per case: its seq 1 is new
     result = event.fn(seven(), 0, request, "mnist", tab, *controls)  # once: its counter differs on every call
     copied = lambda: {c: dict(v) if isinstance(v, dict) else v for c, v in result.items()}  # noqa: E731
     sent, gradio_sent, session, gradio_session = both(demo, event, copied)

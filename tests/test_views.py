@@ -239,7 +239,7 @@ def test_one_canvas_event_renders_the_visible_tab_only(random_zoo, active):
     controls = {"vgg": ("vgg11", views.default_layer(random_zoo, "vgg11"), None),
                 "googlenet": ("googlenet", views.default_layer(random_zoo, "googlenet"), None),
                 "resnet": ("resnet18", views.default_layer(random_zoo, "resnet18"), None)}
-    out = event.fn(payload, 0, REQUEST, "mnist", active, *[c for tab in ("vgg", "googlenet", "resnet") for c in controls[tab]])
+    out = event.fn(payload, 0, SimpleNamespace(session_hash=f"views-{active}"), "mnist", active, *[c for tab in ("vgg", "googlenet", "resnet") for c in controls[tab]])
     by_id = {getattr(k, "elem_id", None): v for k, v in out.items()}
     assert out[canvas]["ack"] == 5 and 5 in out.values()  # the seq is echoed and remembered
     assert "canvas" in out.values()  # the drawing is now the current input
@@ -250,7 +250,7 @@ def test_one_canvas_event_renders_the_visible_tab_only(random_zoo, active):
     updates = [v for v in out.values() if isinstance(v, dict) and isinstance(v.get("value"), Image.Image)]
     assert len(images) + len(updates) == 2 + {"vgg": 0, "googlenet": 4, "resnet": 1}[active]
     # An older payload than the one answered is skipped; a blank canvas clears the views.
-    stale = event.fn(encode_canvas(_ink(), seq=4), 5, REQUEST, "mnist", active, *[None] * 9)
+    stale = event.fn(encode_canvas(_ink(), seq=4), 5, SimpleNamespace(session_hash=f"views-{active}"), "mnist", active, *[None] * 9)
     assert stale == {canvas: {"__type__": "update", "ack": 5}}
-    blank = event.fn(encode_canvas(None, seq=6), 5, REQUEST, "mnist", active, *controls[active] * 3)
+    blank = event.fn(encode_canvas(None, seq=6), 5, SimpleNamespace(session_hash=f"views-{active}"), "mnist", active, *controls[active] * 3)
     assert {k.elem_id: v for k, v in blank.items() if getattr(k, "elem_id", None)}["sees"] is None
