@@ -54,8 +54,15 @@ def _image_rendered(page, selector: str, timeout: float = 300) -> dict:
 
 
 def wait_for(predicate, what: str, timeout: float = WAIT, page=None):
-    detail = (lambda: f"canvas {state(page)}, label {label(page)!r}") if page is not None else None
+    detail = (lambda: f"canvas {state(page)}, label {label(page)!r}{_failure_picture(page)}") if page is not None else None
     return wait_until(predicate, what, timeout, detail=detail)
+
+
+def _failure_picture(page) -> str:
+    """A screenshot of the page as it was when a wait failed (artifacts/browser-failure.png), for the report."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-failure.png"))
+    return "; page at artifacts/browser-failure.png"
 
 
 def state(page) -> dict:
@@ -106,6 +113,9 @@ def open_app(page, url: str) -> None:
     page.goto(url)
     page.wait_for_selector("#canvas canvas")
     wait_for(lambda: page.evaluate("document.querySelector('#canvas canvas').width > 0"), "the canvas to size itself")
+    # Strokes are aimed at where the canvas is: wait until the page's layout holds it still for a moment.
+    places = []
+    wait_for(lambda: places.append(surface(page)) or places[-6:] == [places[-1]] * 6, "the canvas to stay in place")
 
 
 def test_predictions_follow_the_pen_and_look_inside(browser, running_app):

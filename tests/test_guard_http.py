@@ -28,9 +28,7 @@ def url():
         yield app.url
 
 
-@pytest.mark.parametrize("case", [vf.spoofed_headers_buy_no_second_run, vf.upload_budget_is_bounded,
-                                  vf.flood_evicts_no_model, vf.new_sessions_are_capped],
-                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize("case", vf.CASES, ids=lambda f: f.__name__)
 def test_one_visitor_cannot_spoil_the_space(url, case):
     ok, detail = case(url)
     print(f"\n{case.__name__}: {detail}")

@@ -1,7 +1,7 @@
 """``python -m benchmarks.loadtest --short|--full``: load, ZeroGPU queue, soak and faults; prints the figures.
 
 Starts ``python app.py`` and the bare app on free loopback ports, runs every part (each bounded in
-requests and time), checks the app is healthy and its pretrained answers are bit-identical at the
+requests and time; the per-visitor budgets on an app of their own), checks the app is healthy and its pretrained answers are bit-identical at the
 end, stops both servers and exits 1 if anything not marked ``known_failing_today`` failed.
 
 * ``--short`` (CI, what ``tests/test_public.py`` runs): 10 clients x 4 requests, 300 soak requests.
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from gradio_client import Client
 
-from benchmarks.loadtest import faults, load, soak, zerogpu_queue
+from benchmarks.loadtest import faults, load, soak, visitor_faults, zerogpu_queue
 from benchmarks.loadtest.app_control import AppProcess
 
 
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--short", action="store_true", help="the CI form (about 2 minutes)")
     group.add_argument("--full", action="store_true", help="the benchmark form (several minutes)")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["load", "zerogpu", "soak", "faults"])
+    parser.add_argument("--skip", nargs="*", default=[], choices=["load", "zerogpu", "soak", "faults", "visitors"])
     args = parser.parse_args(argv)
     form = FULL if args.full else SHORT
     failures: list[str] = []
@@ -100,6 +100,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"after everything: app {'alive' if app.alive() else 'DEAD'}, RSS {app.rss_mb() if app.alive() else 0:.0f} MB, "
               f"/classify confidences on {len(before)} fixed calls {'bit-identical' if after == before else 'CHANGED'}",
               flush=True)
+    if "visitors" not in args.skip:  # per-visitor budgets: an app of their own, with small ones
+        with AppProcess("app.py", env=visitor_faults.APP_ENV) as strict:
+            for case in visitor_faults.CASES:
+                ok, detail = case(strict.url)
+                print(f"visitors/{case.__name__}: {'ok' if ok else 'FAIL'}: {detail[:200]}", flush=True)
+                if not ok:
+                    failures.append(f"visitors/{case.__name__}: {detail[:200]}")
     if "zerogpu" not in args.skip:
         z = zerogpu_queue.run()
         print(z.report() + (" [known failing today]" if zerogpu_queue.KNOWN_FAILING_TODAY else ""), flush=True)

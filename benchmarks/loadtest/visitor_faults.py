@@ -91,3 +91,7 @@ def new_sessions_are_capped(url: str, at_most: int = 700) -> tuple[bool, str]:
             if r.status_code != 200:
                 return r.status_code == 429 and "sessions" in r.text, f"session {i + 1}: {r.text[:200]}"
     return False, f"{at_most} new sessions from one address, none refused"
+
+
+# In this order: the session cap is used up last.
+CASES = (spoofed_headers_buy_no_second_run, upload_budget_is_bounded, flood_evicts_no_model, new_sessions_are_capped)
