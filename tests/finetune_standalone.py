@@ -66,24 +66,23 @@ def free_port() -> int:
 
 
 def build_standalone(models: StubModels | None = None):
-    """``(demo, session_models, models)``: a Blocks with only the Fine-tune tab."""
+    """``(demo, None, models)``: a Blocks with only the Fine-tune tab (each session's models: cnndemo.app.sessions)."""
     import gradio as gr
 
     from cnndemo.app.finetune_tab import build_finetune_api, build_finetune_tab
+    from cnndemo.app.sessions import with_session
 
     models = models or StubModels(use_checkpoints=True)
     with gr.Blocks(title="cnndemo fine-tune (standalone)") as demo:
-        from cnndemo.finetune.store import SessionModels
-
-        session_models = gr.State(SessionModels(), delete_callback=SessionModels.release)
         with gr.Tabs():
-            build_finetune_tab(session_models, models)
-        build_finetune_api(session_models, models)
+            build_finetune_tab(models)
+        build_finetune_api(models)
         # A stand-in for the app's /classify: a forward pass of a pretrained model (tests check it stays served).
         classify_out = gr.Textbox(visible=False)
         gr.Button("classify (stand-in)", visible=False).click(
-            lambda store: classify_stub(models, store), session_models, classify_out, api_name="classify_stub")
-    return demo, session_models, models
+            with_session(lambda session: classify_stub(models, session)), None, classify_out,
+            api_name="classify_stub")
+    return demo, None, models
 
 
 def serve_standalone(models: StubModels | None = None):

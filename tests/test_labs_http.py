@@ -12,7 +12,6 @@ import torch
 from cnndemo import catalog
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.fetch import verify
-from cnndemo.finetune.store import SessionModels
 from cnndemo.train.checkpoints import checkpoint_path, load_pretrained
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -33,20 +32,21 @@ def server():
 
     from cnndemo.app.lab_panels import build_bottleneck_api, build_bottleneck_panel
     from cnndemo.app.labs_tab import build_labs_api, build_labs_tab
+    from cnndemo.app.sessions import with_session
 
     zoo = ModelZoo(torch.device("cpu"))
     zoo.entries[("residual_net", "mnist")] = load_pretrained("residual_net", "mnist", "cpu")
     tab = catalog.TABS["googlenet"]
     with gr.Blocks() as demo:
-        session = gr.State(SessionModels())
         with gr.Tabs():
             with gr.Tab(tab.title):  # the calculator follows the tab's model and module; /bottleneck takes any
                 build_bottleneck_panel(tab, gr.Radio(tab.archs, value=tab.archs[0]), gr.Dropdown(["3a"], value="3a"))
-            build_labs_tab(zoo, session)
+            build_labs_tab(zoo)
         build_bottleneck_api()
-        build_labs_api(zoo, session)
+        build_labs_api(zoo)
         keys = gr.JSON(visible=False)  # what this session uses, for the session test
-        gr.Button(visible=False).click(lambda s: [f"{a}/{d}" for a, d in catalog.pairs() if s.get(a, d)], session, keys,
+        gr.Button(visible=False).click(with_session(lambda session: [f"{a}/{d}" for a, d in catalog.pairs()
+                                                                     if session.get(a, d)]), None, keys,
                                        api_name="session_keys")
     demo.queue()
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)

@@ -68,11 +68,12 @@ class BrowserSession:
         return r.json()["event_id"]
 
     def run_together(self, events: list[tuple[dict, list | None, Any]], timeout: float = 120,
-                     on_message: Any = None) -> list[dict]:
+                     on_message: Any = None, wait_for: list[str] = ()) -> list[dict]:
         """Send several events at once, as a page does, and read the session's one message stream until each has
         completed (two streams of one session would split its messages). Their ``process_completed`` messages.
-        ``on_message(msg, ids)`` sees every message first (it may ``join`` more events and add their ids)."""
-        ids = [self.join(dep, data, event_data) for dep, data, event_data in events]
+        ``on_message(msg, ids)`` sees every message first (it may ``join`` more events and add their ids);
+        ``wait_for``: ids of events already joined, read first."""
+        ids = [*wait_for, *(self.join(dep, data, event_data) for dep, data, event_data in events)]
         wanted = len(ids)
         done: dict[str, dict] = {}
         with httpx.Client(timeout=httpx.Timeout(timeout)) as h, \

@@ -28,7 +28,8 @@ def _answered(reply: dict, canvas_index: int) -> bool:
 
 def canvas_seq_never_goes_back(ctx: Ctx) -> Reply:
     """Rounds of one fresh session each: drawings 2 and 1 sent at once, then drawing 2 again. If the session's
-    newest answered seq went back to 1, the repeat of drawing 2 is answered again; it must be skipped."""
+    newest answered seq went back to 1, the repeat of drawing 2 is answered again; it must be skipped. (The app may
+    refuse drawing 1 at once, as older than the one waiting: one canvas event waits per session, the newest.)"""
     t0, backwards = time.perf_counter(), 0
     for _ in range(RACE_ROUNDS):
         s = BrowserSession(ctx.url)
@@ -36,7 +37,15 @@ def canvas_seq_never_goes_back(ctx: Ctx) -> Reply:
             dep = next(d for d in s.dependencies if d.get("api_name") == "draw")
             canvas = dep["outputs"].index(dep["inputs"][0])
             base = [s.default(i) for i in dep["inputs"]]
-            raced = s.run_together([(dep, [_payload(seq=seq), *base[1:]], None) for seq in (2, 1)], timeout=30)
+            newer = s.join(dep, [_payload(seq=2), *base[1:]])
+            older = s.http.post(f"{s.url}/gradio_api/queue/join", json={
+                "data": [_payload(seq=1), *base[1:]], "fn_index": dep["id"], "session_hash": s.hash,
+                "event_data": None, "trigger_id": None})
+            if older.status_code not in (200, 409):  # 409: refused as older than the drawing already waiting
+                return Reply(False, f"drawing 1 got HTTP {older.status_code}: {older.text[:200]}", None,
+                             time.perf_counter() - t0)
+            joined = [newer] + ([older.json()["event_id"]] if older.status_code == 200 else [])
+            raced = s.run_together([], timeout=30, wait_for=joined)
             if not all(m.get("success") for m in raced):
                 return Reply(False, f"a drawing was refused: {str(raced)[:300]}", None, time.perf_counter() - t0)
             probe = s.run(dep, [_payload(seq=2), *base[1:]], timeout=30)

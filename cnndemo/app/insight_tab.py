@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import dataclass
+import inspect
 from typing import Any
 
 import gradio as gr
@@ -180,8 +181,12 @@ def why_values(zoo: ModelZoo, canvas, upload, source, ds, a, m, t, cam, rfl, r, 
 def when_visible(fn):
     """``fn`` behind a first argument, the visible tab's id: it runs only while this tab is visible (a hidden tab
     computes nothing)."""
-    def run(active, *args):
-        return fn(*args) if active == TAB_ID else gr.skip()
+    if "request" in inspect.signature(fn).parameters:  # cnndemo.app.sessions.with_session: the request comes first
+        def run(request: gr.Request, active, *args):
+            return fn(request, *args) if active == TAB_ID else gr.skip()
+    else:
+        def run(active, *args):
+            return fn(*args) if active == TAB_ID else gr.skip()
     return run
 
 

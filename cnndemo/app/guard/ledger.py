@@ -43,7 +43,7 @@ class Ledger:
         self.clock = clock
         self.visitors: OrderedDict[str, Visitor] = OrderedDict()
         self.sessions: OrderedDict[str, str] = OrderedDict()  # session hash -> visitor (the newest last)
-        self.canvas: dict[str, tuple[str, int]] = {}  # session hash -> (event id, fn_index) not yet answered
+        self.canvas: dict[str, tuple[str, int, int | None]] = {}  # session -> (event id, fn_index, seq) unanswered
 
     def visitor(self, key: str) -> Visitor:
         v = self.visitors.get(key)
@@ -106,11 +106,9 @@ class Ledger:
         return True
 
     # ------------------------------------------------------------------ the live canvas
-    def canvas_joined(self, session: str, event_id: str, fn_index: int) -> tuple[str, int] | None:
-        """A canvas event of ``session`` joined the queue; returns the one it replaces, if still unanswered."""
-        previous = self.canvas.get(session)
-        self.canvas[session] = (event_id, fn_index)
-        return previous
+    def canvas_joined(self, session: str, event_id: str, fn_index: int, seq: int | None) -> None:
+        """A canvas event of ``session`` (drawing ``seq``) joined the queue: the one unanswered until answered."""
+        self.canvas[session] = (event_id, fn_index, seq)
 
     def canvas_answered(self, session: str, event_id: str) -> None:
         if self.canvas.get(session, ("",))[0] == event_id:

@@ -152,7 +152,7 @@ class Guard:
                 return await _respond(send, 429, policy.TOO_MANY_SESSIONS.format(
                     self.limits.sessions_per_window, self.limits.session_window_s // 60))
             if canvas and session:
-                return await self._canvas(scope, body, receive, send, session, fn)
+                return await self._canvas(scope, body, receive, send, session, fn, _seq(parsed.get("data")))
         await self.app(scope, _replay(body, receive), send)
 
     def _may_open(self, key: str, ref: Any) -> bool:
@@ -166,11 +166,15 @@ class Guard:
         real = os.path.realpath(p)
         return any(real.startswith(os.path.join(folder, "")) for folder in self.facts.own_folders)
 
-    async def _canvas(self, scope: dict, body: bytes, receive: Any, send: Any, session: str, fn: int) -> None:
-        """Join a canvas event; the session's earlier one, if not answered yet, is cancelled first."""
+    async def _canvas(self, scope: dict, body: bytes, receive: Any, send: Any, session: str, fn: int,
+                      seq: int | None) -> None:
+        """Join a canvas event; the session's unanswered one is cancelled first, unless it is a newer drawing
+        (then this older one is refused): one waits per session, the newest."""
         previous = self.ledger.canvas.get(session)
         if previous is not None:
-            await self._cancel(scope, session, *previous)
+            if seq is not None and previous[2] is not None and seq <= previous[2]:
+                return await _respond(send, 409, policy.STALE_DRAWING)
+            await self._cancel(scope, session, previous[0], previous[1])
         joined: list[bytes] = []
 
         async def keep(message: dict) -> None:
@@ -184,7 +188,7 @@ class Guard:
         except (ValueError, AttributeError):
             return
         if isinstance(event_id, str):
-            self.ledger.canvas_joined(session, event_id, fn)
+            self.ledger.canvas_joined(session, event_id, fn, seq)
 
     async def _cancel(self, scope: dict, session: str, event_id: str, fn: int) -> None:
         body = json.dumps({"session_hash": session, "fn_index": fn, "event_id": event_id}).encode()
@@ -298,6 +302,17 @@ class Guard:
         headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
         await send({**start, "headers": headers + [(b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
+
+
+def _seq(data: Any) -> int | None:
+    """The drawing number of a canvas event's payload (its first input); None when it has none to read."""
+    from cnndemo.data.canvas import payload_seq
+
+    try:
+        seq = payload_seq(data[0]) if isinstance(data, list) and data else None
+    except (ValueError, TypeError):
+        return None
+    return seq if isinstance(seq, int) else None
 
 
 def _completed(body: bytes) -> list[str]:

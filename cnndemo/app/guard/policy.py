@@ -46,6 +46,7 @@ UPLOAD_BUDGET = "Upload budget used up: at most {} MB per visitor per hour. Try 
 TOO_MANY_SESSIONS = "Too many new sessions from your address: at most {} per {} minutes. Try again later."
 NOT_YOURS = "Files must be uploaded first: this app opens only files you uploaded, its examples and its own answers."
 URL_FILE = "Links (URLs) are not fetched: this app serves only its own files."
+STALE_DRAWING = "An older drawing than the one already waiting: skipped (the newest is drawn)."
 MAX_MESSAGE = 300  # characters of any error message a visitor is sent
 
 
