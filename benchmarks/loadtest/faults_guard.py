@@ -187,3 +187,51 @@ FAULTS: list[Fault] = [
                                                      json={"session_hash": "x", "component_id": 1, "fn_name": "x",
                                                            "data": None}), r"404"),
 ]
+
+
+def private_setting(label: str, trigger: str, bad) -> callable:
+    """The page's own event of the first component labelled ``label`` (its ``trigger``), sent the browser's way with
+    ``bad`` as that component's value; the rest are the page's defaults. NaN and lone surrogates go as they are."""
+
+    def send(ctx: Ctx) -> Reply:
+        config = httpx.get(ctx.url.rstrip("/") + "/config", timeout=30).json()
+        ids = [c["id"] for c in config["components"] if c.get("props", {}).get("label") == label]
+        dep = next(d for d in config["dependencies"] for i in ids
+                   if [i, trigger] in [list(t) for t in d["targets"]] and i in d["inputs"])
+        values = {c["id"]: c.get("props", {}).get("value") for c in config["components"]}
+        target = next(i for i in ids if i in dep["inputs"])
+        data = [bad if i == target else values.get(i) for i in dep["inputs"]]
+        session = "priv" + uuid.uuid4().hex[:8]
+        body = json.dumps({"data": data, "fn_index": dep["id"], "session_hash": session, "event_data": None,
+                           "trigger_id": None}).encode()
+        base, t0 = ctx.url.rstrip("/"), time.perf_counter()
+        try:
+            return _join_and_read(base, body, session, t0)
+        except httpx.HTTPError as exc:  # e.g. the stream broken by a lone surrogate
+            return Reply(False, f"{type(exc).__name__}: {exc}", None, time.perf_counter() - t0)
+
+    return send
+
+
+def _join_and_read(base: str, body: bytes, session: str, t0: float) -> Reply:
+    """Join one event (a raw JSON ``body``) and read its result from the session's stream."""
+    with httpx.Client(timeout=30) as h:
+        r = h.post(f"{base}/gradio_api/queue/join", content=body, headers={"content-type": "application/json"})
+        if r.status_code != 200:
+            return Reply(False, f"HTTP {r.status_code}: {r.text[:300]}", None, time.perf_counter() - t0)
+        with h.stream("GET", f"{base}/gradio_api/queue/data", params={"session_hash": session}) as stream:
+            for line in stream.iter_lines():
+                msg = json.loads(line[5:]) if line.startswith("data:") else {}
+                if msg.get("msg") == "process_completed":
+                    out = msg.get("output") or {}
+                    ok = bool(msg.get("success"))
+                    return Reply(ok, "" if ok else str(out.get("error")), out.get("data"), time.perf_counter() - t0)
+    return Reply(False, "the event stream ended without a result", None, time.perf_counter() - t0)
+
+
+ONE_LINE = r"^(?!.*\n)(?!.*[\ud800-\udfff]).{1,300}$"
+for _label, _trigger, _name in (("Layer", "input", "layer"), ("Dataset", "change", "dataset")):
+    for _kind, _bad in (("nan", float("nan")), ("empty", ""), ("lone_surrogate", "\ud800"), ("nul", "a\x00b"),
+                        ("number", 7), ("unknown", "features.block99")):
+        FAULTS.append(Fault(f"private_{_name}_{_kind}", "settings", private_setting(_label, _trigger, _bad),
+                            rf"(?=.*\b{_name}\b)" + ONE_LINE))

@@ -26,8 +26,8 @@ from cnndemo.app.api import api_only, published
 from cnndemo.app.deferred import build_when_opened
 from cnndemo.app.finetune_plots import progress_html
 from cnndemo.app.finetune_view import OUTPUT_NAMES, REGISTRY, finetune_events
-from cnndemo.app.sessions import check_room, session_id, store_for
 from cnndemo.app.serving import visitor_key
+from cnndemo.app.sessions import check_room, session_id, store_for
 from cnndemo.app.setting_inputs import Choice, RadioChoice, SettingNumber, SettingSlider, setting
 from cnndemo.finetune.spec import (
     BATCH_RANGE,

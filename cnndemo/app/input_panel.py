@@ -18,11 +18,11 @@ import gradio as gr
 from PIL import Image
 
 from cnndemo import catalog
-from cnndemo.app.sessions import with_session
 from cnndemo.app.canvas import on_draw
 from cnndemo.app.insight_tab import next_tick
 from cnndemo.app.lab_panels import filters_image
 from cnndemo.app.network_tab import InputPanel, NetworkTab, answer_text, current_source, refresh_values
+from cnndemo.app.sessions import with_session
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.canvas import ink_image
 from cnndemo.data.decode import BlankInput, InputError

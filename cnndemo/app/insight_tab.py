@@ -25,13 +25,13 @@ import gradio as gr
 from cnndemo import catalog
 from cnndemo.app import insight_views as iv
 from cnndemo.app import views
-from cnndemo.app.sessions import with_session
 from cnndemo.app.api import ImageFile
 from cnndemo.app.deferred import build_when_opened
 from cnndemo.app.network_tab import InputPanel, current_source
 from cnndemo.app.outputs import Picture, write_once
 from cnndemo.app.prose import Prose
-from cnndemo.app.setting_inputs import SettingNumber, setting
+from cnndemo.app.sessions import with_session
+from cnndemo.app.setting_inputs import Choice, RadioChoice, SettingNumber, setting
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.decode import BlankInput, InputError
 from cnndemo.insight.attribution import METHOD_TITLES, METHODS, default_gradcam_layer
@@ -129,7 +129,8 @@ def control_updates(zoo: ModelZoo, arch: str, dataset: str) -> tuple:
 def _standalone_panel() -> InputPanel:
     """An upload box and a dataset choice, for a Blocks that has no input panel of its own."""
     upload = ImageFile(type="filepath", label="Input image", height=200, elem_id="why-input")
-    dataset = gr.Radio([(d.title, d.name) for d in catalog.DATASETS.values()], value=views.DEFAULT_DATASET,
+    dataset = setting(RadioChoice, "dataset", [(d.title, d.name) for d in catalog.DATASETS.values()],
+                      value=views.DEFAULT_DATASET,
                        label="Dataset", elem_id="why-dataset")
     return InputPanel(gr.State(None), upload, gr.State("upload"), dataset, gr.State(TAB_ID))
 
@@ -256,23 +257,26 @@ def _contents(zoo: ModelZoo, panel: InputPanel, ticks: dict[str, Any], canvas0: 
     Prose("### Why did it say that?\nAll networks side by side, what mattered for the answer, what one unit "
                 "can see, and the mistakes each network makes on the 10,000 test images.")
     # interactive=True: Gradio infers it only for components built with the page, not in a gr.render
-    arch = gr.Dropdown(archs, value=a0, label="Network (attribution, receptive field, mistakes)", elem_id="why-arch",
+    arch = setting(Choice, "arch", archs, value=a0, label="Network (attribution, receptive field, mistakes)",
+                   elem_id="why-arch",
                        interactive=True)
     with gr.Accordion("Compare all networks", open=True):
         compare_md = Prose(compare(zoo, value0, ds0, session0), elem_id="why-compare")
     with gr.Accordion("What mattered (attribution, with Captum)", open=True):
         with gr.Row():
-            method = gr.Radio([(METHOD_TITLES[m], m) for m in METHODS], value="gradcam", label="Method",
+            method = setting(RadioChoice, "method", [(METHOD_TITLES[m], m) for m in METHODS], value="gradcam",
+                             label="Method",
                               interactive=True)
-            target = gr.Dropdown(tgt0["choices"], value="", label="Explain the class", interactive=True)
-            cam_layer = gr.Dropdown(cam0["choices"], value=cam0["value"], label="Grad-CAM layer", interactive=True)
+            target = setting(Choice, "target", tgt0["choices"], value="", label="Explain the class", interactive=True)
+            cam_layer = setting(Choice, "layer", cam0["choices"], value=cam0["value"], label="Grad-CAM layer",
+                                interactive=True)
         with gr.Row(equal_height=False):
             sal_img = Picture(sal0[0], type="pil", format="png", interactive=False, label="What mattered", height=260,
                               elem_classes="pixelated", elem_id="why-saliency", buttons=["download"])
             sal_md = Prose(sal0[1], elem_id="why-saliency-note")
     with gr.Accordion("Where a unit looks (receptive field)", open=True):
         with gr.Row():
-            rf_layer = gr.Dropdown(rf0["choices"], value=rf0["value"], label="Layer", interactive=True)
+            rf_layer = setting(Choice, "layer", rf0["choices"], value=rf0["value"], label="Layer", interactive=True)
             row = setting(SettingNumber, "row", r0, precision=0, label="row", minimum=0, interactive=True)
             col = setting(SettingNumber, "col", c0, precision=0, label="column", minimum=0, interactive=True)
         with gr.Row(equal_height=False):

@@ -17,7 +17,7 @@ from cnndemo.app import labs_plots
 from cnndemo.app.api import api_errors, api_only
 from cnndemo.app.outputs import Picture
 from cnndemo.app.prose import Prose
-from cnndemo.app.setting_inputs import SettingText
+from cnndemo.app.setting_inputs import RadioChoice, SettingText, setting
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.finetune.store import SessionModels
 from cnndemo.inspection.analysis import first_conv_kernels
@@ -69,7 +69,8 @@ def build_bottleneck_panel(tab: catalog.Tab, arch: Any, module: Any) -> None:
     with gr.Accordion("Bottleneck calculator: what the 1x1 convolutions save", open=False,
                       elem_id="bottleneck") as accordion:
         Prose(BOTTLENECK_INTRO)
-        variant = gr.Radio([AS_BUILT, *(v.title for v in variants)], value=AS_BUILT, label="Which GoogLeNet",
+        variant = setting(RadioChoice, "variant", [AS_BUILT, *(v.title for v in variants)], value=AS_BUILT,
+                          label="Which GoogLeNet",
                            visible=bool(variants), elem_id="bottleneck-variant")
         table = gr.HTML(elem_id="bottleneck-table")
         chart = Picture(format="png", type="pil", interactive=False, show_label=False, elem_id="bottleneck-chart",

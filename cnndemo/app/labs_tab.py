@@ -23,7 +23,6 @@ import gradio as gr
 from cnndemo import catalog
 from cnndemo.app.api import api_only, published
 from cnndemo.app.deferred import build_when_opened
-from cnndemo.app.sessions import check_room, store_for
 from cnndemo.app.inputs import BoundedSketchpad, NoRemoteFiles
 from cnndemo.app.labs_streams import (
     CLASSES,
@@ -34,6 +33,7 @@ from cnndemo.app.labs_streams import (
     teach_events,
 )
 from cnndemo.app.outputs import write_once
+from cnndemo.app.sessions import check_room, store_for
 from cnndemo.app.setting_inputs import (
     FREE_TEXT,
     Choice,

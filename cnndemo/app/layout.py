@@ -41,6 +41,7 @@ from cnndemo.app.serving import (
     configure_queue,
 )
 from cnndemo.app.sessions import watch
+from cnndemo.app.setting_inputs import RadioChoice, setting
 from cnndemo.app.startup import AppOnLaunch
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.decode import MAX_UPLOAD_BYTES
@@ -147,8 +148,8 @@ def build_demo(models: ModelZoo | None = None) -> gr.Blocks:
         gr.HTML(_header(MODELS))
         with gr.Row(equal_height=False):
             with gr.Column(scale=4, min_width=340, elem_id="input-panel"):
-                dataset = gr.Radio([(d.title, d.name) for d in catalog.DATASETS.values()], value=views.DEFAULT_DATASET,
-                                   label="Dataset", elem_id="dataset")
+                dataset = setting(RadioChoice, "dataset", [(d.title, d.name) for d in catalog.DATASETS.values()],
+                                  value=views.DEFAULT_DATASET, label="Dataset", elem_id="dataset")
                 with gr.Tabs(selected="draw") as input_tabs:
                     with gr.Tab("Draw", id="draw"):
                         canvas = DrawingCanvas(elem_id="canvas", hint="Draw a digit here")

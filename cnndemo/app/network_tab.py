@@ -17,9 +17,10 @@ import gradio as gr
 
 from cnndemo import catalog
 from cnndemo.app import lab_panels, views
-from cnndemo.app.sessions import with_session
 from cnndemo.app.outputs import Picture
 from cnndemo.app.prose import Prose
+from cnndemo.app.sessions import with_session
+from cnndemo.app.setting_inputs import Choice, RadioChoice, setting
 from cnndemo.app.zoo import ModelZoo
 from cnndemo.data.canvas import canvas_ink
 from cnndemo.data.decode import InputError
@@ -155,7 +156,7 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
     first = archs[0]
     with gr.Tab(tab.title, id=tab.id) as tab_block:
         # A tab with one model needs no radio: a State carries its name (a component fewer for the page to load)
-        arch = (gr.Radio(choices, value=first, label="Model",
+        arch = (setting(RadioChoice, "model", choices, value=first, label="Model",
                          info="The course model is the small network of seed 002 (Liu Er's PyTorch course).")
                 if len(choices) > 1 else gr.State(first))
         note = Prose(views.model_note(zoo, first, views.DEFAULT_DATASET), elem_classes="model-note")
@@ -168,14 +169,15 @@ def build_network_tab(zoo: ModelZoo, tab: catalog.Tab, panel: InputPanel) -> Net
         layers = views.layer_choices(zoo, first)
         modules = views.module_choices(zoo, first)
         with gr.Accordion("Feature maps", open=True):
-            layer = gr.Dropdown(layers, value=layers[0][1] if layers else None, label="Layer",
+            layer = setting(Choice, "layer", layers, value=layers[0][1] if layers else None, label="Layer",
                                 info="Each square is one channel's activation map (brighter = stronger), "
                                      "strongest first.")
             caption = Prose()
             fmap = Picture(label="Channels", format="png", type="pil", interactive=False, show_label=False,
                            elem_classes="pixelated", elem_id=f"fmap-{tab.id}", buttons=["download", "fullscreen"])
         # Only an Inception tab has modules to pick; the others pass None in its place (a State, not a hidden menu)
-        module = (gr.Dropdown(modules, value=modules[0][1] if modules else None, label="Inception module",
+        module = (setting(Choice, "module", modules, value=modules[0][1] if modules else None,
+                          label="Inception module",
                               render=False, elem_id=f"module-{tab.id}")
                   if tab.kind == "inception" else gr.State(None))
         branch_imgs, branch_table, res_img, res_table = [], None, None, None
