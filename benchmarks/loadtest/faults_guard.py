@@ -16,6 +16,7 @@ import httpx
 
 from benchmarks.loadtest import rawhttp
 from benchmarks.loadtest.faults import DIGIT, Ctx, Fault, drawing, raw, uploaded
+from benchmarks.loadtest.paths_check import join_raw
 from benchmarks.loadtest.rawhttp import Reply
 
 NOT_YOURS = r"uploaded"  # the one line for every file the visitor was not given
@@ -201,32 +202,13 @@ def private_setting(label: str, trigger: str, bad) -> callable:
         values = {c["id"]: c.get("props", {}).get("value") for c in config["components"]}
         target = next(i for i in ids if i in dep["inputs"])
         data = [bad if i == target else values.get(i) for i in dep["inputs"]]
-        session = "priv" + uuid.uuid4().hex[:8]
-        body = json.dumps({"data": data, "fn_index": dep["id"], "session_hash": session, "event_data": None,
-                           "trigger_id": None}).encode()
-        base, t0 = ctx.url.rstrip("/"), time.perf_counter()
+        t0 = time.perf_counter()
         try:
-            return _join_and_read(base, body, session, t0)
+            return join_raw(ctx.url, dep["id"], json.dumps(data))  # NaN and lone surrogates as they are
         except httpx.HTTPError as exc:  # e.g. the stream broken by a lone surrogate
             return Reply(False, f"{type(exc).__name__}: {exc}", None, time.perf_counter() - t0)
 
     return send
-
-
-def _join_and_read(base: str, body: bytes, session: str, t0: float) -> Reply:
-    """Join one event (a raw JSON ``body``) and read its result from the session's stream."""
-    with httpx.Client(timeout=30) as h:
-        r = h.post(f"{base}/gradio_api/queue/join", content=body, headers={"content-type": "application/json"})
-        if r.status_code != 200:
-            return Reply(False, f"HTTP {r.status_code}: {r.text[:300]}", None, time.perf_counter() - t0)
-        with h.stream("GET", f"{base}/gradio_api/queue/data", params={"session_hash": session}) as stream:
-            for line in stream.iter_lines():
-                msg = json.loads(line[5:]) if line.startswith("data:") else {}
-                if msg.get("msg") == "process_completed":
-                    out = msg.get("output") or {}
-                    ok = bool(msg.get("success"))
-                    return Reply(ok, "" if ok else str(out.get("error")), out.get("data"), time.perf_counter() - t0)
-    return Reply(False, "the event stream ended without a result", None, time.perf_counter() - t0)
 
 
 ONE_LINE = r"^(?!.*\n)(?!.*[\ud800-\udfff]).{1,300}$"
