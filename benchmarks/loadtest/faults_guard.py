@@ -51,15 +51,20 @@ def same_line_for_every_path(ctx: Ctx) -> Reply:
     return Reply(True, "", f"different answers (an oracle): {messages}", time.perf_counter() - t0)
 
 
+def page(ctx: Ctx) -> tuple[dict, dict]:
+    """The app's ``/config`` and each component's value in it (what the page would send for it)."""
+    config = httpx.get(ctx.url.rstrip("/") + "/config", timeout=30).json()
+    return config, {c["id"]: c.get("props", {}).get("value") for c in config["components"]}
+
+
 def upload_event_with(ref) -> callable:
     """The page's own upload event (queue/join, as the browser sends it) naming a file the visitor never had."""
 
     def send(ctx: Ctx) -> Reply:
-        config = httpx.get(ctx.url.rstrip("/") + "/config", timeout=30).json()
+        config, values = page(ctx)
         upload = next(c["id"] for c in config["components"] if c.get("props", {}).get("elem_id") == "upload")
         dep = next(d for d in config["dependencies"] if any(t[0] == upload for t in d["targets"])
                    and d["inputs"] and d["inputs"][0] == upload)
-        values = {c["id"]: c.get("props", {}).get("value") for c in config["components"]}
         data = [ref(ctx)] + [values.get(i) for i in dep["inputs"][1:]]
         return rawhttp.queue_join(ctx.url, dep["id"], data)
 
@@ -116,9 +121,8 @@ def long_message(send) -> callable:
 def canvas_flood(ctx: Ctx, events: int = 30) -> Reply:
     """One session sends 30 canvas events at once without waiting: at most one is queued at a time, the newest wins,
     so only a few are computed (the browser's own rule, one in flight, now also the server's)."""
-    config = httpx.get(ctx.url.rstrip("/") + "/config", timeout=30).json()
+    config, values = page(ctx)
     dep = next(d for d in config["dependencies"] if d.get("api_name") == "draw")
-    values = {c["id"]: c.get("props", {}).get("value") for c in config["components"]}
     base, session = ctx.url.rstrip("/"), "flood" + uuid.uuid4().hex[:8]
     payload = lambda seq: json.dumps({"v": 1, "seq": seq, "final": True, "w": 112, "h": 112, "x": 50, "y": 50,  # noqa: E731
                                       "cw": 8, "ch": 8, "alpha": "/" * 86 + "=="})
@@ -195,11 +199,10 @@ def private_setting(label: str, trigger: str, bad) -> callable:
     ``bad`` as that component's value; the rest are the page's defaults. NaN and lone surrogates go as they are."""
 
     def send(ctx: Ctx) -> Reply:
-        config = httpx.get(ctx.url.rstrip("/") + "/config", timeout=30).json()
+        config, values = page(ctx)
         ids = [c["id"] for c in config["components"] if c.get("props", {}).get("label") == label]
         dep = next(d for d in config["dependencies"] for i in ids
                    if [i, trigger] in [list(t) for t in d["targets"]] and i in d["inputs"])
-        values = {c["id"]: c.get("props", {}).get("value") for c in config["components"]}
         target = next(i for i in ids if i in dep["inputs"])
         data = [bad if i == target else values.get(i) for i in dep["inputs"]]
         t0 = time.perf_counter()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -160,8 +161,6 @@ class SessionRegistry:
 
     def __init__(self, ttl_s: float = SESSION_TTL_S, grace_s: float = 300.0, max_holding: int = 64,
                  max_sessions: int = 20_000, clock=None) -> None:
-        import time
-
         self.ttl_s, self.grace_s = ttl_s, grace_s
         self.max_holding, self.max_sessions = max_holding, max_sessions
         self.clock = clock or time.monotonic
@@ -205,15 +204,16 @@ class SessionRegistry:
     def holding(self) -> int:
         """How many sessions hold a model or a finished run."""
         with self._lock:
-            return sum(1 for s in self._stores.values() if s.holds())
+            return self._holding()
 
     def room_for(self, session: str) -> bool:
         """Whether ``session`` may keep a (new) model: it holds one already, or fewer than ``max_holding`` do."""
         with self._lock:
             store = self._stores.get(session)
-            if store is not None and store.holds():
-                return True
-            return sum(1 for s in self._stores.values() if s.holds()) < self.max_holding
+            return (store is not None and store.holds()) or self._holding() < self.max_holding
+
+    def _holding(self) -> int:  # under the lock
+        return sum(1 for s in self._stores.values() if s.holds())
 
     def __contains__(self, session: str) -> bool:
         return session in self._stores

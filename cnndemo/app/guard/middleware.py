@@ -12,9 +12,12 @@ them (and in upload answers) become the visitor's, and every error message is cu
 from __future__ import annotations
 
 import json
+import os
 import re
 from typing import Any
 from urllib.parse import parse_qs
+
+from starlette.requests import Request
 
 from cnndemo.app.guard import policy
 from cnndemo.app.guard.ledger import Ledger, normal
@@ -99,15 +102,12 @@ class Guard:
             return
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        path = scope["path"][len(scope.get("root_path", "")):] if scope["path"].startswith(
-            scope.get("root_path") or "\0") else scope["path"]
+        path = scope["path"].removeprefix(scope.get("root_path") or "")
         method = scope["method"]
         if not policy.allowed(method, path):
             return await _respond(send, 404, policy.NOT_FOUND)
         if path.startswith("/gradio_api/file=") and policy.is_url_file(path):
             return await _respond(send, 404, policy.URL_FILE)
-        from starlette.requests import Request
-
         key = self.visitor_key(Request(scope))
         limit = policy.body_limit(method, path, self.limits)
         length = _header(scope, b"content-length")
@@ -161,8 +161,6 @@ class Guard:
         p = normal(ref) if isinstance(ref, str) else None
         if p is None:
             return False
-        import os
-
         real = os.path.realpath(p)
         return any(real.startswith(os.path.join(folder, "")) for folder in self.facts.own_folders)
 
